@@ -1,0 +1,19 @@
+//! The sales domain, free of I/O: leads, the pipeline, founding spots, and signatures.
+
+pub mod email;
+pub mod founding;
+pub mod lead;
+pub mod pipeline;
+pub mod time_format;
+
+pub use email::{EmailAddress, EmailError};
+pub use founding::{
+    choose_spot, FoundingBenefits, FoundingMember, FoundingTally, HoldRef, HoldWindow, SpotNumber,
+    SpotState, CHECKOUT_LIFETIME, FOUNDING_DISCOUNT_PERCENT, FOUNDING_SPOTS, HOLD_GRACE,
+};
+pub use lead::{Lead, LeadId, LeadRef, LeadSource, NewLead};
+pub use pipeline::{
+    apply_update, decide_stage_move, summary_deltas, Cause, DealValue, PipelineError,
+    PipelineRecord, PipelineStage, PipelineUpdate, Probability, StageChange, StageKept, StageMove,
+    StageSetBy, StageSummary, SummaryDelta, UpdateOutcome,
+};

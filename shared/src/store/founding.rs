@@ -1,0 +1,474 @@
+//! Founding spots: 20 items, one per spot, plus one founder item per e-mail. A hold writes both
+//! in one transaction, conditioned on the spot being free (absent, released, or held past its
+//! time) and on the e-mail holding nothing live: so never more than 20, never two per e-mail.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use time::OffsetDateTime;
+
+use super::codec::{get_n, get_s, n, opt_s, parse_s, s, Item, UpdateExpr};
+use super::table::{keys, PK, SK};
+use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
+use crate::domain::time_format;
+use crate::domain::{
+    choose_spot, EmailAddress, FoundingBenefits, FoundingMember, FoundingTally, HoldRef, LeadId,
+    SpotNumber, SpotState,
+};
+
+/// A founding checkout asking for a spot.
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    pub email: EmailAddress,
+    pub lead_id: LeadId,
+    pub hold_ref: HoldRef,
+    /// When the spot is free again if nobody pays.
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// The e-mail holds this spot until `expires_at`. `new` is false when the e-mail already
+    /// held it (a second checkout while the first hold lives gets the same spot and hold).
+    Held {
+        spot: SpotNumber,
+        hold_ref: HoldRef,
+        expires_at: OffsetDateTime,
+        new: bool,
+    },
+    /// The e-mail is a founding member already.
+    AlreadyMember { spot: SpotNumber },
+    /// No spot is free: the e-mail is on the waitlist at this position.
+    Full { waitlist_position: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    /// The hold became a membership now, with the benefits locked.
+    Confirmed(FoundingMember),
+    /// This hold was confirmed before (a redelivered payment event).
+    AlreadyConfirmed(FoundingMember),
+    /// The spot is no longer held by this hold (it expired and went to someone else, or was
+    /// released): no membership is created.
+    HoldLost,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    Released,
+    /// The spot is not held by this hold (already released, taken over, or a member).
+    NotHeld,
+}
+
+const STATE_HELD: &str = "held";
+const STATE_MEMBER: &str = "member";
+const STATE_FREE: &str = "free";
+
+/// Free means: never written, released, or held past its time.
+const FREE_CONDITION: &str =
+    "attribute_not_exists(pk) OR #state = :free OR (#state = :held AND expires_at <= :now)";
+
+fn benefits_attribute(benefits: &FoundingBenefits) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        (
+            "lifetime_discount_percent".to_owned(),
+            n(benefits.lifetime_discount_percent),
+        ),
+        (
+            "priority_support".to_owned(),
+            AttributeValue::Bool(benefits.priority_support),
+        ),
+        (
+            "early_feature_access".to_owned(),
+            AttributeValue::Bool(benefits.early_feature_access),
+        ),
+        (
+            "founding_badge".to_owned(),
+            AttributeValue::Bool(benefits.founding_badge),
+        ),
+        (
+            "locked_price".to_owned(),
+            AttributeValue::Bool(benefits.locked_price),
+        ),
+    ]))
+}
+
+fn decode_benefits(item: &Item) -> Result<FoundingBenefits, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("founding benefits: {what}"));
+    let map = item
+        .get("benefits")
+        .and_then(|v| v.as_m().ok())
+        .ok_or_else(|| corrupt("missing"))?;
+    let flag = |name: &str| -> Result<bool, StoreError> {
+        map.get(name)
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .ok_or_else(|| corrupt(name))
+    };
+    Ok(FoundingBenefits {
+        lifetime_discount_percent: get_n(map, "lifetime_discount_percent")?,
+        priority_support: flag("priority_support")?,
+        early_feature_access: flag("early_feature_access")?,
+        founding_badge: flag("founding_badge")?,
+        locked_price: flag("locked_price")?,
+    })
+}
+
+fn decode_spot(item: &Item) -> Result<(SpotNumber, SpotState), StoreError> {
+    let spot =
+        SpotNumber::new(get_n(item, "spot")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let state = match get_s(item, "state")? {
+        STATE_FREE => SpotState::Free,
+        STATE_HELD => SpotState::Held {
+            email: parse_s(item, "email", EmailAddress::parse)?,
+            lead_id: parse_s(item, "lead_id", LeadId::parse)?,
+            hold_ref: HoldRef::from_stored(get_s(item, "hold_ref")?),
+            expires_at: time_format::from_unix(get_n(item, "expires_at")?)
+                .ok_or_else(|| StoreError::Corrupt("expires_at out of range".into()))?,
+        },
+        STATE_MEMBER => SpotState::Member(FoundingMember {
+            spot,
+            email: parse_s(item, "email", EmailAddress::parse)?,
+            lead_id: parse_s(item, "lead_id", LeadId::parse)?,
+            company_name: opt_s(item, "company_name")?.map(str::to_owned),
+            benefits: decode_benefits(item)?,
+            confirmed_at: parse_s(item, "confirmed_at", time_format::parse)?,
+        }),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "spot {spot}: unknown state {other:?}"
+            )))
+        }
+    };
+    Ok((spot, state))
+}
+
+fn held_by<'a>(
+    spots: &'a [(SpotNumber, SpotState)],
+    email: &EmailAddress,
+    now: OffsetDateTime,
+) -> Option<&'a (SpotNumber, SpotState)> {
+    spots.iter().find(|(_, state)| match state {
+        SpotState::Held { email: holder, .. } => holder == email && !state.is_free_at(now),
+        SpotState::Member(member) => &member.email == email,
+        SpotState::Free => false,
+    })
+}
+
+impl SalesStore {
+    /// Every stored spot (spots never taken are not stored and count as free): one Query.
+    pub async fn founding_spots(&self) -> Result<Vec<(SpotNumber, SpotState)>, StoreError> {
+        let page = self
+            .client
+            .query()
+            .table_name(self.table_name())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(keys::FOUNDING_PK))
+            .expression_attribute_values(":prefix", s(keys::SPOT_PREFIX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        page.items().iter().map(decode_spot).collect()
+    }
+
+    /// Members, live holds and remaining spots at `now`: one Query.
+    pub async fn founding_tally(&self, now: OffsetDateTime) -> Result<FoundingTally, StoreError> {
+        let spots = self.founding_spots().await?;
+        Ok(FoundingTally::count(
+            spots.iter().map(|(_, state)| state),
+            now,
+        ))
+    }
+
+    /// The lowest-numbered spot free at `now`.
+    pub async fn next_free_spot(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Option<SpotNumber>, StoreError> {
+        let spots = self.founding_spots().await?;
+        Ok(free_spots(&spots, now).into_iter().min())
+    }
+
+    /// Founding members in spot order.
+    pub async fn founding_members(&self) -> Result<Vec<FoundingMember>, StoreError> {
+        let mut members: Vec<FoundingMember> = self
+            .founding_spots()
+            .await?
+            .into_iter()
+            .filter_map(|(_, state)| match state {
+                SpotState::Member(member) => Some(member),
+                _ => None,
+            })
+            .collect();
+        members.sort_by_key(|m| m.spot);
+        Ok(members)
+    }
+
+    /// Holds a founding spot for an e-mail until `request.expires_at`: the same spot again while
+    /// the e-mail's hold lives, or, when no spot is free, a place on the waitlist.
+    pub async fn hold_founding_spot(
+        &self,
+        request: &HoldRequest,
+        now: OffsetDateTime,
+    ) -> Result<HoldOutcome, StoreError> {
+        let salt = uuid::Uuid::new_v4().as_u128() as u64;
+        for attempt in 0..MAX_ATTEMPTS {
+            let spots = self.founding_spots().await?;
+            if let Some((spot, state)) = held_by(&spots, &request.email, now) {
+                return Ok(match state {
+                    SpotState::Held {
+                        hold_ref,
+                        expires_at,
+                        ..
+                    } => HoldOutcome::Held {
+                        spot: *spot,
+                        hold_ref: hold_ref.clone(),
+                        expires_at: *expires_at,
+                        new: false,
+                    },
+                    _ => HoldOutcome::AlreadyMember { spot: *spot },
+                });
+            }
+            let Some(spot) = choose_spot(&free_spots(&spots, now), attempt, salt) else {
+                let waitlist_position = self
+                    .join_waitlist(&request.email, Some(&request.lead_id), now)
+                    .await?;
+                return Ok(HoldOutcome::Full { waitlist_position });
+            };
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(self.hold_write(
+                    keys::FOUNDING_PK,
+                    &keys::spot_sk(spot),
+                    spot,
+                    request,
+                    now,
+                )?)
+                .transact_items(self.hold_write(
+                    &keys::founder(&request.email),
+                    keys::FOUNDER_SK,
+                    spot,
+                    request,
+                    now,
+                )?)
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    return Ok(HoldOutcome::Held {
+                        spot,
+                        hold_ref: request.hold_ref.clone(),
+                        expires_at: request.expires_at,
+                        new: true,
+                    })
+                }
+                Err(err) => match cancellation_codes(&err) {
+                    // The spot was taken, or this e-mail took one, meanwhile: look again.
+                    Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => {}
+                    Some(_) => backoff(attempt).await,
+                    None => return Err(StoreError::from_sdk(err)),
+                },
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+
+    /// One side of a hold: the spot item or the founder item, on the condition that it is free.
+    fn hold_write(
+        &self,
+        pk: &str,
+        sk: &str,
+        spot: SpotNumber,
+        request: &HoldRequest,
+        now: OffsetDateTime,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut expr = UpdateExpr::default();
+        expr.set("state", s(STATE_HELD))
+            .set("spot", n(spot.get()))
+            .set("email", s(request.email.as_str()))
+            .set("lead_id", s(request.lead_id.as_str()))
+            .set("hold_ref", s(request.hold_ref.as_str()))
+            .set("expires_at", n(request.expires_at.unix_timestamp()))
+            .set("held_at", s(time_format::to_sortable(now)));
+        let (expression, mut names, mut values) = expr.build();
+        names.insert("#state".into(), "state".into());
+        values.insert(":free".into(), s(STATE_FREE));
+        values.insert(":held".into(), s(STATE_HELD));
+        values.insert(":now".into(), n(now.unix_timestamp()));
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .update_expression(expression)
+            .condition_expression(FREE_CONDITION)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// One spot as stored, with the hold that holds (or held) it.
+    async fn spot(
+        &self,
+        spot: SpotNumber,
+    ) -> Result<Option<(SpotState, Option<HoldRef>)>, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(self.table_name())
+            .key(PK, s(keys::FOUNDING_PK))
+            .key(SK, s(keys::spot_sk(spot)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        found
+            .item()
+            .map(|item| {
+                Ok((
+                    decode_spot(item)?.1,
+                    opt_s(item, "hold_ref")?.map(HoldRef::from_stored),
+                ))
+            })
+            .transpose()
+    }
+
+    /// Makes the holder of `spot` a founding member, with the benefits locked now. Only the hold
+    /// named by `hold_ref` can be confirmed, even if its time has passed, as long as nobody else
+    /// took the spot meanwhile: never a 21st member.
+    pub async fn confirm_founding_member(
+        &self,
+        spot: SpotNumber,
+        hold_ref: &HoldRef,
+        company_name: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<ConfirmOutcome, StoreError> {
+        let (email, lead_id) = match self.spot(spot).await? {
+            Some((
+                SpotState::Held {
+                    email,
+                    lead_id,
+                    hold_ref: held,
+                    ..
+                },
+                _,
+            )) if held == *hold_ref => (email, lead_id),
+            Some((SpotState::Member(member), Some(held))) if held == *hold_ref => {
+                return Ok(ConfirmOutcome::AlreadyConfirmed(member))
+            }
+            _ => return Ok(ConfirmOutcome::HoldLost),
+        };
+        let benefits = FoundingBenefits::CURRENT;
+        let confirmed_at = now.replace_nanosecond(0).unwrap_or(now);
+        let confirm = |pk: &str, sk: &str| -> Result<TransactWriteItem, StoreError> {
+            let mut expr = UpdateExpr::default();
+            expr.set("state", s(STATE_MEMBER))
+                .set("benefits", benefits_attribute(&benefits))
+                .set("confirmed_at", s(time_format::to_sortable(confirmed_at)))
+                .set_opt("company_name", company_name.map(s))
+                .remove("expires_at");
+            held_by_ref(self.table_name(), pk, sk, expr, hold_ref)
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(confirm(keys::FOUNDING_PK, &keys::spot_sk(spot))?)
+            .transact_items(confirm(&keys::founder(&email), keys::FOUNDER_SK)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(ConfirmOutcome::Confirmed(FoundingMember {
+                spot,
+                email,
+                lead_id,
+                company_name: company_name.map(str::to_owned),
+                benefits,
+                confirmed_at,
+            })),
+            // Released, taken over, or confirmed by a concurrent delivery: look at what won.
+            Err(err) if cancellation_codes(&err).is_some() => match self.spot(spot).await? {
+                Some((SpotState::Member(member), Some(held))) if held == *hold_ref => {
+                    Ok(ConfirmOutcome::AlreadyConfirmed(member))
+                }
+                _ => Ok(ConfirmOutcome::HoldLost),
+            },
+            Err(err) => Err(StoreError::from_sdk(err)),
+        }
+    }
+
+    /// Frees a spot held by `hold_ref` (a checkout that expired or failed). Any other hold, or
+    /// a membership, is left alone.
+    pub async fn release_founding_hold(
+        &self,
+        email: &EmailAddress,
+        spot: SpotNumber,
+        hold_ref: &HoldRef,
+    ) -> Result<ReleaseOutcome, StoreError> {
+        let release = |pk: &str, sk: &str| -> Result<TransactWriteItem, StoreError> {
+            let mut expr = UpdateExpr::default();
+            expr.set("state", s(STATE_FREE)).remove("expires_at");
+            held_by_ref(self.table_name(), pk, sk, expr, hold_ref)
+        };
+        for attempt in 0..MAX_ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(release(keys::FOUNDING_PK, &keys::spot_sk(spot))?)
+                .transact_items(release(&keys::founder(email), keys::FOUNDER_SK)?)
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(ReleaseOutcome::Released),
+                Err(err) => match cancellation_codes(&err) {
+                    Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => {
+                        return Ok(ReleaseOutcome::NotHeld)
+                    }
+                    Some(_) => backoff(attempt).await,
+                    None => return Err(StoreError::from_sdk(err)),
+                },
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+}
+
+/// Spot numbers free at `now`, stored or not.
+fn free_spots(spots: &[(SpotNumber, SpotState)], now: OffsetDateTime) -> Vec<SpotNumber> {
+    SpotNumber::all()
+        .filter(|number| {
+            spots
+                .iter()
+                .find(|(stored, _)| stored == number)
+                .is_none_or(|(_, state)| state.is_free_at(now))
+        })
+        .collect()
+}
+
+/// An update to a spot or founder item, on the condition that `hold_ref` holds it.
+fn held_by_ref(
+    table: &str,
+    pk: &str,
+    sk: &str,
+    expr: UpdateExpr,
+    hold_ref: &HoldRef,
+) -> Result<TransactWriteItem, StoreError> {
+    let (expression, mut names, mut values) = expr.build();
+    names.insert("#state".into(), "state".into());
+    names.insert("#ref".into(), "hold_ref".into());
+    values.insert(":held".into(), s(STATE_HELD));
+    values.insert(":ref".into(), s(hold_ref.as_str()));
+    let update = Update::builder()
+        .table_name(table)
+        .key(PK, s(pk))
+        .key(SK, s(sk))
+        .update_expression(expression)
+        .condition_expression("#state = :held AND #ref = :ref")
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|e| StoreError::Rejected(e.to_string()))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}

@@ -1,0 +1,138 @@
+//! The DynamoDB store: turns domain decisions into single requests and transactions.
+//!
+//! Every invariant (one lead per e-mail, 20 spots, one spot per e-mail, one winner per webhook
+//! delivery, summary in step with the deals) is enforced by a condition expression or a
+//! transaction in DynamoDB, never by reading first and trusting the read. Where a lost race
+//! should simply be tried again, the store does so a bounded number of times
+//! ([`MAX_ATTEMPTS`]), then reports [`StoreError::Contention`].
+//!
+//! The table design, with the access patterns it serves, is in [`table`].
+
+mod codec;
+mod founding;
+mod leads;
+mod ledger;
+mod pipeline;
+pub mod table;
+mod waitlist;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+
+pub use founding::{ConfirmOutcome, HoldOutcome, HoldRequest, ReleaseOutcome};
+pub use ledger::{Claim, ClaimToken, DeliveryKey};
+pub use pipeline::{PipelineChange, PipelineSummary};
+pub use waitlist::WaitlistEntry;
+
+/// How many times an operation that lost a race (a condition or transaction conflict) is tried
+/// in all before it gives up with [`StoreError::Contention`].
+pub const MAX_ATTEMPTS: u32 = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB could not be reached or answered with a throttling or server error: worth
+    /// retrying later (a webhook answers 5xx so that the provider retries).
+    #[error("DynamoDB is unavailable: {0}")]
+    Unavailable(String),
+    /// DynamoDB rejected the request itself (a missing table, a malformed request): a bug or a
+    /// configuration error, not worth retrying as is.
+    #[error("DynamoDB rejected the request: {0}")]
+    Rejected(String),
+    /// Too many concurrent writers kept winning; the caller may retry later.
+    #[error("gave up after {0} attempts lost to concurrent writers")]
+    Contention(u32),
+    /// A stored item does not have the shape this code writes.
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+    #[error("no such lead")]
+    LeadNotFound,
+    /// The writer named a version of the lead that is no longer current.
+    #[error("the lead was changed by someone else (now at version {current})")]
+    VersionConflict { current: u64 },
+}
+
+impl StoreError {
+    /// Whether the same request may succeed later (DynamoDB down, throttled, or contended).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Contention(_))
+    }
+
+    pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let permanent = matches!(
+            err.code(),
+            Some("ValidationException" | "ResourceNotFoundException" | "AccessDeniedException")
+        );
+        let message = DisplayErrorContext(&err).to_string();
+        if permanent {
+            StoreError::Rejected(message)
+        } else {
+            StoreError::Unavailable(message)
+        }
+    }
+}
+
+/// Why a transaction was cancelled, item by item, in the order the items were sent.
+/// `None` when the error was not a cancellation.
+pub(crate) fn cancellation_codes<R>(
+    err: &SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<String>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
+            cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|reason| reason.code().unwrap_or("None").to_owned())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+pub(crate) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+/// A short, jittered pause before trying a contended write again.
+pub(crate) async fn backoff(attempt: u32) {
+    let base = 5u64 << attempt.min(5);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % base.max(1);
+    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+}
+
+/// The sales store: one DynamoDB table. Cheap to clone; build one per process and share it.
+#[derive(Clone, Debug)]
+pub struct SalesStore {
+    client: aws_sdk_dynamodb::Client,
+    table: Arc<str>,
+}
+
+impl SalesStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<Arc<str>>) -> Self {
+        SalesStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A store from the environment: AWS configuration the SDK's usual way (`AWS_REGION`,
+    /// credentials, `AWS_ENDPOINT_URL` for a local server) and the table from `TABLE_NAME`.
+    pub async fn from_env() -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let table =
+            std::env::var("TABLE_NAME").unwrap_or_else(|_| table::DEFAULT_TABLE_NAME.to_owned());
+        SalesStore::new(aws_sdk_dynamodb::Client::new(&config), table)
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+}

@@ -1,0 +1,155 @@
+//! The founding waitlist: once per e-mail, positions from an atomic counter, listed in order.
+
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::codec::{get_n, n, opt_s, parse_s, s, Item};
+use super::table::{keys, PK, SK};
+use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
+use crate::domain::time_format;
+use crate::domain::{EmailAddress, LeadId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitlistEntry {
+    pub position: u64,
+    pub email: EmailAddress,
+    pub lead_id: Option<LeadId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub joined_at: OffsetDateTime,
+}
+
+fn decode_entry(item: &Item) -> Result<WaitlistEntry, StoreError> {
+    Ok(WaitlistEntry {
+        position: get_n(item, "position")?,
+        email: parse_s(item, "email", EmailAddress::parse)?,
+        lead_id: opt_s(item, "lead_id")?
+            .map(LeadId::parse)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        joined_at: parse_s(item, "joined_at", time_format::parse)?,
+    })
+}
+
+impl SalesStore {
+    /// The e-mail's waitlist position, if it has joined.
+    pub async fn waitlist_position(&self, email: &EmailAddress) -> Result<Option<u64>, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(self.table_name())
+            .key(PK, s(keys::waitlisted(email)))
+            .key(SK, s(keys::WAITLISTED_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        found.item().map(|item| get_n(item, "position")).transpose()
+    }
+
+    /// Puts an e-mail on the waitlist once and returns its position, the same on every call.
+    ///
+    /// Positions come from an atomic counter, so concurrent joins of different e-mails get
+    /// distinct consecutive positions. A position is skipped only when the same e-mail joins
+    /// twice at the same moment (the loser's number is not reused), so order is kept, with at
+    /// most such gaps.
+    pub async fn join_waitlist(
+        &self,
+        email: &EmailAddress,
+        lead_id: Option<&LeadId>,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            if let Some(position) = self.waitlist_position(email).await? {
+                return Ok(position);
+            }
+            let counter = self
+                .client
+                .update_item()
+                .table_name(self.table_name())
+                .key(PK, s(keys::WAITLIST_PK))
+                .key(SK, s(keys::WAITLIST_COUNTER_SK))
+                .update_expression("ADD last_position :one")
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            let position: u64 = counter
+                .attributes()
+                .ok_or_else(|| StoreError::Corrupt("waitlist counter returned nothing".into()))
+                .and_then(|attributes| get_n(attributes, "last_position"))?;
+            let build = |put: aws_sdk_dynamodb::types::builders::PutBuilder| {
+                put.table_name(self.table_name())
+                    .item("position", n(position))
+                    .item("email", s(email.as_str()))
+                    .item("joined_at", s(time_format::to_sortable(now)))
+                    .condition_expression("attribute_not_exists(pk)")
+            };
+            let mut entry = build(Put::builder())
+                .item(PK, s(keys::WAITLIST_PK))
+                .item(SK, s(keys::waitlist_pos_sk(position)));
+            if let Some(lead_id) = lead_id {
+                entry = entry.item("lead_id", s(lead_id.as_str()));
+            }
+            let by_email = build(Put::builder())
+                .item(PK, s(keys::waitlisted(email)))
+                .item(SK, s(keys::WAITLISTED_SK));
+            let rejected =
+                |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(by_email.build().map_err(rejected)?)
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(entry.build().map_err(rejected)?)
+                        .build(),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(position),
+                Err(err) => match cancellation_codes(&err) {
+                    // The same e-mail joined meanwhile: its position is read on the next turn.
+                    Some(codes) if codes.first().map(String::as_str) == Some(CONDITION_FAILED) => {}
+                    Some(_) => backoff(attempt).await,
+                    None => return Err(StoreError::from_sdk(err)),
+                },
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+
+    /// The waitlist in position order.
+    pub async fn waitlist(&self) -> Result<Vec<WaitlistEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(self.table_name())
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(keys::WAITLIST_PK))
+                .expression_attribute_values(":prefix", s(keys::WAITLIST_POS_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in page.items() {
+                entries.push(decode_entry(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok(entries)
+    }
+}

@@ -3,7 +3,13 @@
 //! - [`domain`]: leads, the pipeline, founding spots; pure and unit-tested.
 //! - [`store`]: the DynamoDB table and every operation on it.
 
+pub mod billing;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod providers;
+pub mod runtime;
 pub mod store;
+pub mod telemetry;
 
 pub use store::{SalesStore, StoreError};

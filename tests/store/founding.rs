@@ -210,7 +210,7 @@ async fn an_expired_hold_frees_its_spot_and_a_confirmed_one_locks_benefits() {
     // A member's spot is never released, and a member cannot hold a second spot.
     assert_eq!(
         store
-            .release_founding_hold(&second.email, second_spot, &second.hold_ref)
+            .release_founding_hold(&second.email, second_spot, &second.hold_ref, None)
             .await
             .unwrap(),
         ReleaseOutcome::NotHeld
@@ -244,7 +244,7 @@ async fn only_the_holding_checkout_can_release_a_spot() {
     let stranger = HoldRef::generate();
     assert_eq!(
         store
-            .release_founding_hold(&hold.email, held, &stranger)
+            .release_founding_hold(&hold.email, held, &stranger, None)
             .await
             .unwrap(),
         ReleaseOutcome::NotHeld
@@ -253,7 +253,7 @@ async fn only_the_holding_checkout_can_release_a_spot() {
 
     assert_eq!(
         store
-            .release_founding_hold(&hold.email, held, &hold.hold_ref)
+            .release_founding_hold(&hold.email, held, &hold.hold_ref, None)
             .await
             .unwrap(),
         ReleaseOutcome::Released
@@ -261,7 +261,7 @@ async fn only_the_holding_checkout_can_release_a_spot() {
     assert_eq!(store.founding_tally(t0).await.unwrap().remaining, 20);
     assert_eq!(
         store
-            .release_founding_hold(&hold.email, held, &hold.hold_ref)
+            .release_founding_hold(&hold.email, held, &hold.hold_ref, None)
             .await
             .unwrap(),
         ReleaseOutcome::NotHeld

@@ -58,3 +58,57 @@ impl TestTable {
             .expect("delete test table");
     }
 }
+
+/// An API Gateway HTTP API (v2) / function URL request, as Lambda delivers it, turned into a
+/// `lambda_http::Request` the way the runtime does.
+pub fn apigw_request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    base64_body: bool,
+    jwt_claims: Option<serde_json::Value>,
+) -> lambda_http::Request {
+    use base64::Engine;
+    let headers: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_lowercase(), serde_json::Value::String((*v).to_owned())))
+        .collect();
+    let body = if base64_body {
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        String::from_utf8(body.to_vec()).expect("a text body")
+    };
+    let mut context = serde_json::json!({
+        "accountId": "123456789012",
+        "apiId": "api",
+        "domainName": "api.example.com",
+        "domainPrefix": "api",
+        "requestId": "req-1",
+        "routeKey": format!("{method} {path}"),
+        "stage": "$default",
+        "time": "25/Nov/2026:10:00:00 +0000",
+        "timeEpoch": 1_795_600_000_000_i64,
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "tests"}
+    });
+    if let Some(claims) = jwt_claims {
+        context["authorizer"] = serde_json::json!({"jwt": {"claims": claims, "scopes": null}});
+    }
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": context,
+        "body": body,
+        "isBase64Encoded": base64_body
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
+/// A fixture file copied from the providers' references into `tests/fixtures/`.
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full = format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}

@@ -126,8 +126,19 @@ pub struct Lead {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub pipeline: PipelineRecord,
+    pub billing: LeadBilling,
     /// Bumped by every change; a writer names the version it read.
     pub version: u64,
+}
+
+/// What Stripe told us about a lead.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LeadBilling {
+    pub stripe_customer_id: Option<String>,
+    pub stripe_subscription_id: Option<String>,
+    pub plan_type: Option<String>,
+    /// Set when something needs a person: e.g. a founding payment that found its spot gone.
+    pub follow_up: Option<String>,
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ pub mod email;
 pub mod founding;
 pub mod lead;
 pub mod pipeline;
+pub mod signature;
 pub mod time_format;
 
 pub use email::{EmailAddress, EmailError};
@@ -11,7 +12,7 @@ pub use founding::{
     choose_spot, FoundingBenefits, FoundingMember, FoundingTally, HoldRef, HoldWindow, SpotNumber,
     SpotState, CHECKOUT_LIFETIME, FOUNDING_DISCOUNT_PERCENT, FOUNDING_SPOTS, HOLD_GRACE,
 };
-pub use lead::{Lead, LeadId, LeadRef, LeadSource, NewLead};
+pub use lead::{Lead, LeadBilling, LeadId, LeadRef, LeadSource, NewLead};
 pub use pipeline::{
     apply_update, decide_stage_move, summary_deltas, Cause, DealValue, PipelineError,
     PipelineRecord, PipelineStage, PipelineUpdate, Probability, StageChange, StageKept, StageMove,

@@ -215,20 +215,33 @@ impl SalesStore {
         let salt = uuid::Uuid::new_v4().as_u128() as u64;
         for attempt in 0..MAX_ATTEMPTS {
             let spots = self.founding_spots().await?;
-            if let Some((spot, state)) = held_by(&spots, &request.email, now) {
-                return Ok(match state {
+            match held_by(&spots, &request.email, now) {
+                Some((
+                    spot,
                     SpotState::Held {
                         hold_ref,
                         expires_at,
                         ..
-                    } => HoldOutcome::Held {
-                        spot: *spot,
-                        hold_ref: hold_ref.clone(),
-                        expires_at: *expires_at,
-                        new: false,
                     },
-                    _ => HoldOutcome::AlreadyMember { spot: *spot },
-                });
+                )) => {
+                    // The same e-mail again while its hold lives: the same spot and hold, kept
+                    // at least as long as this new checkout needs it.
+                    let expires_at = (*expires_at).max(request.expires_at);
+                    if self
+                        .extend_hold(&request.email, *spot, hold_ref, expires_at)
+                        .await?
+                    {
+                        return Ok(HoldOutcome::Held {
+                            spot: *spot,
+                            hold_ref: hold_ref.clone(),
+                            expires_at,
+                            new: false,
+                        });
+                    }
+                    continue; // released or confirmed meanwhile: look again
+                }
+                Some((spot, _)) => return Ok(HoldOutcome::AlreadyMember { spot: *spot }),
+                None => {}
             }
             let Some(spot) = choose_spot(&free_spots(&spots, now), attempt, salt) else {
                 let waitlist_position = self
@@ -273,6 +286,34 @@ impl SalesStore {
             }
         }
         Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+
+    /// Moves a live hold's expiry to `expires_at` (never earlier). False if `hold_ref` no longer
+    /// holds the spot.
+    async fn extend_hold(
+        &self,
+        email: &EmailAddress,
+        spot: SpotNumber,
+        hold_ref: &HoldRef,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let extend = |pk: &str, sk: &str| -> Result<TransactWriteItem, StoreError> {
+            let mut expr = UpdateExpr::default();
+            expr.set("expires_at", n(expires_at.unix_timestamp()));
+            held_by_ref(self.table_name(), pk, sk, expr, hold_ref, None)
+        };
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(extend(keys::FOUNDING_PK, &keys::spot_sk(spot))?)
+            .transact_items(extend(&keys::founder(email), keys::FOUNDER_SK)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if cancellation_codes(&err).is_some() => Ok(false),
+            Err(err) => Err(StoreError::from_sdk(err)),
+        }
     }
 
     /// One side of a hold: the spot item or the founder item, on the condition that it is free.
@@ -370,7 +411,7 @@ impl SalesStore {
                 .set("confirmed_at", s(time_format::to_sortable(confirmed_at)))
                 .set_opt("company_name", company_name.map(s))
                 .remove("expires_at");
-            held_by_ref(self.table_name(), pk, sk, expr, hold_ref)
+            held_by_ref(self.table_name(), pk, sk, expr, hold_ref, None)
         };
         let result = self
             .client
@@ -400,17 +441,20 @@ impl SalesStore {
     }
 
     /// Frees a spot held by `hold_ref` (a checkout that expired or failed). Any other hold, or
-    /// a membership, is left alone.
+    /// a membership, is left alone. With `lapsed_by`, only a hold that expires no later than
+    /// that is released: an expired Checkout Session does not free a hold that a newer
+    /// checkout of the same person extended.
     pub async fn release_founding_hold(
         &self,
         email: &EmailAddress,
         spot: SpotNumber,
         hold_ref: &HoldRef,
+        lapsed_by: Option<OffsetDateTime>,
     ) -> Result<ReleaseOutcome, StoreError> {
         let release = |pk: &str, sk: &str| -> Result<TransactWriteItem, StoreError> {
             let mut expr = UpdateExpr::default();
             expr.set("state", s(STATE_FREE)).remove("expires_at");
-            held_by_ref(self.table_name(), pk, sk, expr, hold_ref)
+            held_by_ref(self.table_name(), pk, sk, expr, hold_ref, lapsed_by)
         };
         for attempt in 0..MAX_ATTEMPTS {
             let result = self
@@ -454,18 +498,25 @@ fn held_by_ref(
     sk: &str,
     expr: UpdateExpr,
     hold_ref: &HoldRef,
+    expiring_by: Option<OffsetDateTime>,
 ) -> Result<TransactWriteItem, StoreError> {
     let (expression, mut names, mut values) = expr.build();
     names.insert("#state".into(), "state".into());
     names.insert("#ref".into(), "hold_ref".into());
     values.insert(":held".into(), s(STATE_HELD));
     values.insert(":ref".into(), s(hold_ref.as_str()));
+    let mut condition = "#state = :held AND #ref = :ref".to_owned();
+    if let Some(by) = expiring_by {
+        names.insert("#expires".into(), "expires_at".into());
+        values.insert(":by".into(), n(by.unix_timestamp()));
+        condition.push_str(" AND #expires <= :by");
+    }
     let update = Update::builder()
         .table_name(table)
         .key(PK, s(pk))
         .key(SK, s(sk))
         .update_expression(expression)
-        .condition_expression("#state = :held AND #ref = :ref")
+        .condition_expression(condition)
         .set_expression_attribute_names(Some(names))
         .set_expression_attribute_values(Some(values))
         .build()

@@ -9,8 +9,8 @@ use super::table::{keys, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK};
 use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
 use crate::domain::time_format;
 use crate::domain::{
-    summary_deltas, DealValue, EmailAddress, Lead, LeadId, LeadRef, NewLead, PipelineRecord,
-    Probability,
+    summary_deltas, DealValue, EmailAddress, Lead, LeadBilling, LeadId, LeadRef, NewLead,
+    PipelineRecord, Probability,
 };
 
 /// The pipeline attributes of a lead item, and their index keys.
@@ -67,6 +67,12 @@ pub(crate) fn decode_lead(item: &Item) -> Result<Lead, StoreError> {
         source: parse_s(item, "source", str::parse)?,
         created_at: parse_s(item, "created_at", time_format::parse)?,
         pipeline,
+        billing: LeadBilling {
+            stripe_customer_id: opt_s(item, "stripe_customer_id")?.map(str::to_owned),
+            stripe_subscription_id: opt_s(item, "stripe_subscription_id")?.map(str::to_owned),
+            plan_type: opt_s(item, "plan_type")?.map(str::to_owned),
+            follow_up: opt_s(item, "follow_up")?.map(str::to_owned),
+        },
         version: get_n(item, "version")?,
     })
 }

@@ -8,6 +8,7 @@
 //!
 //! The table design, with the access patterns it serves, is in [`table`].
 
+mod billing;
 mod codec;
 mod founding;
 mod leads;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
+pub use billing::{InvoiceRecord, Recorded, SubscriptionState};
 pub use founding::{ConfirmOutcome, HoldOutcome, HoldRequest, ReleaseOutcome};
 pub use ledger::{Claim, ClaimToken, DeliveryKey};
 pub use pipeline::{PipelineChange, PipelineSummary};

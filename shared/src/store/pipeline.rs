@@ -1,7 +1,7 @@
 //! Deals moving through the pipeline: the record, its history and the by-stage summary change
 //! together in one transaction.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -67,6 +67,19 @@ pub struct PipelineChange {
     pub stage_kept: Option<StageKept>,
     /// Whether anything was written.
     pub written: bool,
+}
+
+/// More to write with a change to a deal, in the same transaction.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LeadExtras {
+    pub sets: Vec<(&'static str, AttributeValue)>,
+    pub items: Vec<TransactWriteItem>,
+}
+
+impl LeadExtras {
+    fn is_empty(&self) -> bool {
+        self.sets.is_empty() && self.items.is_empty()
+    }
 }
 
 fn attr(stage: PipelineStage, what: &str) -> String {
@@ -146,6 +159,28 @@ impl SalesStore {
         expected_version: Option<u64>,
         now: OffsetDateTime,
     ) -> Result<PipelineChange, StoreError> {
+        self.update_pipeline_with(
+            id,
+            update,
+            cause,
+            expected_version,
+            now,
+            &LeadExtras::default(),
+        )
+        .await
+    }
+
+    /// [`SalesStore::update_pipeline`], with more attributes set on the lead and more items
+    /// written in the same transaction (billing ids from a payment, a customer index entry).
+    pub(crate) async fn update_pipeline_with(
+        &self,
+        id: &LeadId,
+        update: &PipelineUpdate,
+        cause: &Cause,
+        expected_version: Option<u64>,
+        now: OffsetDateTime,
+        extras: &LeadExtras,
+    ) -> Result<PipelineChange, StoreError> {
         for attempt in 0..MAX_ATTEMPTS {
             let lead = self.lead(id).await?.ok_or(StoreError::LeadNotFound)?;
             if let Some(expected) = expected_version {
@@ -156,7 +191,7 @@ impl SalesStore {
                 }
             }
             let outcome = apply_update(&lead.pipeline, update, cause, now);
-            if !outcome.changes(&lead.pipeline) {
+            if !outcome.changes(&lead.pipeline) && extras.is_empty() {
                 return Ok(PipelineChange {
                     lead,
                     stage_change: None,
@@ -165,13 +200,15 @@ impl SalesStore {
                 });
             }
             let next_version = lead.version + 1;
-            let items = self.lead_change_items(
+            let mut items = self.lead_change_items(
                 &lead,
                 &outcome.record,
                 outcome.stage_change.as_ref(),
                 next_version,
                 now,
+                &extras.sets,
             )?;
+            items.extend(extras.items.iter().cloned());
             let mut request = self.client.transact_write_items();
             for item in items {
                 request = request.transact_items(item);
@@ -220,11 +257,15 @@ impl SalesStore {
         stage_change: Option<&StageChange>,
         next_version: u64,
         now: OffsetDateTime,
+        extra_sets: &[(&'static str, AttributeValue)],
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let rejected = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
         let mut expr = UpdateExpr::default();
         for (name, value) in pipeline_attributes(&lead.id, record) {
             expr.set_opt(name, value);
+        }
+        for (name, value) in extra_sets {
+            expr.set(name, value.clone());
         }
         expr.set("version", n(next_version));
         expr.set("updated_at", s(time_format::to_sortable(now)));

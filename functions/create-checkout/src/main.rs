@@ -1,0 +1,17 @@
+//! `POST /billing/create-checkout`: holds a founding spot (or not) and starts Stripe Checkout.
+
+use lambda_http::{run, service_fn, Error, Request};
+use sales::billing::{Clock, CreateCheckout};
+use sales::runtime::Deps;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sales::telemetry::init_logging();
+    let deps = Deps::load().await?;
+    let stripe = deps.stripe()?;
+    let handler = &CreateCheckout::new(deps.store, stripe, deps.config, Clock::system());
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(handler.handle(request).await)
+    }))
+    .await
+}

@@ -1,0 +1,17 @@
+//! Stripe's webhook (function URL): payments, expiries, subscriptions, invoices.
+
+use lambda_http::{run, service_fn, Error, Request};
+use sales::billing::{Clock, StripeWebhook};
+use sales::runtime::Deps;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sales::telemetry::init_logging();
+    let deps = Deps::load().await?;
+    let secrets = deps.stripe_webhook_secrets()?;
+    let handler = &StripeWebhook::new(deps.store, secrets, Clock::system());
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(handler.handle(request).await)
+    }))
+    .await
+}

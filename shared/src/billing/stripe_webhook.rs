@@ -1,0 +1,309 @@
+//! The Stripe webhook (function URL): verify, claim the event once, apply it, complete.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::Request;
+use serde_json::json;
+use time::Duration;
+
+use super::{Clock, PlanType};
+use crate::config::Secret;
+use crate::domain::signature::{verify_timestamped, STRIPE_TOLERANCE_SECONDS};
+use crate::domain::time_format;
+use crate::domain::{Cause, EmailAddress, HoldRef, LeadSource, NewLead, SpotNumber, HOLD_GRACE};
+use crate::http::{body_bytes, header, json_response, ApiError, HttpResponse};
+use crate::providers::stripe_events::{
+    CheckoutSessionObject, EventKind, InvoiceObject, StripeEvent,
+};
+use crate::store::{Claim, ConfirmOutcome, DeliveryKey, InvoiceRecord, SubscriptionState};
+use crate::telemetry::emit_count_metric;
+use crate::SalesStore;
+
+/// How long one invocation owns an event before a retry may take it over.
+pub const CLAIM_LEASE: Duration = Duration::seconds(60);
+
+#[derive(Debug)]
+pub struct StripeWebhook {
+    store: SalesStore,
+    secrets: Vec<Secret>,
+    clock: Clock,
+}
+
+impl StripeWebhook {
+    pub fn new(store: SalesStore, secrets: Vec<Secret>, clock: Clock) -> Self {
+        StripeWebhook {
+            store,
+            secrets,
+            clock,
+        }
+    }
+
+    pub async fn handle(&self, request: Request) -> HttpResponse {
+        match self.receive(&request).await {
+            Ok(body) => json_response(StatusCode::OK, &body),
+            Err(err) => err.into_response(),
+        }
+    }
+
+    async fn receive(&self, request: &Request) -> Result<serde_json::Value, ApiError> {
+        if request.method() != Method::POST {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let body = body_bytes(request);
+        let now = self.clock.now();
+        let secrets: Vec<&[u8]> = self.secrets.iter().map(|s| s.expose().as_bytes()).collect();
+        verify_timestamped(
+            header(request, "stripe-signature"),
+            body,
+            &secrets,
+            now.unix_timestamp(),
+            STRIPE_TOLERANCE_SECONDS,
+        )
+        .map_err(|e| ApiError::BadRequest(format!("Stripe-Signature: {e}")))?;
+        let event = StripeEvent::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        if let EventKind::Ignored(kind) = &event.kind {
+            tracing::info!(event = %event.id, kind = %kind, "event type not handled; ignored");
+            return Ok(json!({"received": true, "ignored": kind}));
+        }
+        let key = DeliveryKey::new("stripe", event.id.as_str());
+        let token = match self.store.claim_delivery(&key, CLAIM_LEASE, now).await? {
+            Claim::Won(token) => token,
+            Claim::Duplicate => {
+                tracing::info!(event = %event.id, "duplicate delivery; already processed");
+                return Ok(json!({"received": true, "duplicate": true}));
+            }
+            Claim::InProgress => {
+                return Err(ApiError::Busy(format!(
+                    "event {} is being processed by another invocation",
+                    event.id
+                )));
+            }
+        };
+        match self.apply(&event).await {
+            Ok(effect) => {
+                if !self
+                    .store
+                    .complete_delivery(&token, self.clock.now())
+                    .await?
+                {
+                    tracing::warn!(event = %event.id, "claim was taken over before completion; the effect is idempotent");
+                }
+                tracing::info!(event = %event.id, effect, "event processed");
+                Ok(json!({"received": true, "effect": effect}))
+            }
+            Err(err) => {
+                if let Err(abandon) = self.store.abandon_delivery(&token).await {
+                    tracing::warn!(error = %abandon, "could not abandon the claim; it lapses with its lease");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn apply(&self, event: &StripeEvent) -> Result<&'static str, ApiError> {
+        let cause = Cause::stripe_event(&event.id);
+        match &event.kind {
+            EventKind::CheckoutCompleted(session) => self.checkout_completed(session, &cause).await,
+            EventKind::CheckoutExpired(session) => self.checkout_expired(session).await,
+            EventKind::SubscriptionChanged {
+                deleted,
+                subscription,
+            } => {
+                let state = SubscriptionState {
+                    customer: subscription.customer.clone(),
+                    subscription: subscription.id.clone(),
+                    status: if *deleted {
+                        "canceled".to_owned()
+                    } else {
+                        subscription.status.clone()
+                    },
+                    cancel_at_period_end: subscription.cancel_at_period_end,
+                    current_period_end: subscription.current_period_end(),
+                    event_id: event.id.clone(),
+                    event_created: event.created,
+                };
+                Ok(match self.store.record_subscription(&state).await? {
+                    crate::store::Recorded::Applied => "subscription_recorded",
+                    crate::store::Recorded::Stale => "subscription_event_older_than_stored",
+                })
+            }
+            EventKind::InvoicePaid(invoice) => {
+                self.invoice(event, invoice, "paid", invoice.amount_paid)
+                    .await
+            }
+            EventKind::InvoicePaymentFailed(invoice) => {
+                let effect = self
+                    .invoice(event, invoice, "payment_failed", invoice.amount_due)
+                    .await?;
+                let customer = invoice.customer.as_deref().unwrap_or("unknown");
+                tracing::error!(customer, invoice = %invoice.id, attempt = invoice.attempt_count, "invoice payment failed");
+                emit_count_metric(
+                    "PaymentFailed",
+                    &[
+                        ("customer", customer),
+                        ("invoice", &invoice.id),
+                        ("event", &event.id),
+                    ],
+                );
+                Ok(effect)
+            }
+            EventKind::Ignored(_) => Ok("ignored"),
+        }
+    }
+
+    async fn invoice(
+        &self,
+        event: &StripeEvent,
+        invoice: &InvoiceObject,
+        status: &str,
+        amount: i64,
+    ) -> Result<&'static str, ApiError> {
+        let customer = invoice.customer.clone().ok_or_else(|| {
+            ApiError::BadRequest(format!("invoice {} has no customer", invoice.id))
+        })?;
+        let record = InvoiceRecord {
+            customer,
+            invoice: invoice.id.clone(),
+            subscription: invoice.subscription().map(str::to_owned),
+            status: status.to_owned(),
+            amount,
+            currency: invoice.currency.clone(),
+            period_start: invoice.period_start,
+            period_end: invoice.period_end,
+            attempt_count: invoice.attempt_count,
+            event_id: event.id.clone(),
+            event_created: event.created,
+        };
+        Ok(match self.store.record_invoice(&record).await? {
+            crate::store::Recorded::Applied => "invoice_recorded",
+            crate::store::Recorded::Stale => "invoice_event_older_than_stored",
+        })
+    }
+
+    async fn checkout_completed(
+        &self,
+        session: &CheckoutSessionObject,
+        cause: &Cause,
+    ) -> Result<&'static str, ApiError> {
+        let now = self.clock.now();
+        let email = session
+            .email()
+            .and_then(|e| EmailAddress::parse(e).ok())
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "checkout session {} has no usable customer e-mail",
+                    session.id
+                ))
+            })?;
+        let plan = session
+            .metadata
+            .get("plan_type")
+            .and_then(|p| PlanType::parse(p));
+        let mut new_lead = NewLead::new(email.clone(), LeadSource::Checkout);
+        new_lead.company = session.metadata.get("company_name").cloned();
+        let lead = self.store.find_or_create_lead(&new_lead, now).await?;
+        let mut effect = "deal_won";
+        if plan == Some(PlanType::Founding) {
+            let (spot, hold_ref) = founding_hold(session)?;
+            match self
+                .store
+                .confirm_founding_member(spot, &hold_ref, new_lead.company.as_deref(), now)
+                .await?
+            {
+                ConfirmOutcome::Confirmed(member) => {
+                    tracing::info!(email = %email.masked(), spot = member.spot.get(), "founding member confirmed");
+                    effect = "founding_member_confirmed";
+                }
+                ConfirmOutcome::AlreadyConfirmed(_) => effect = "founding_member_confirmed",
+                ConfirmOutcome::HoldLost => {
+                    // Paid after the hold lapsed and the spot went to someone else: never a 21st
+                    // member. The payment stands; a person sorts it out.
+                    let reason = format!("paid for founding spot {spot} after its hold lapsed (session {}); no spot was taken", session.id);
+                    tracing::error!(email = %email.masked(), spot = spot.get(), session = %session.id, "founding payment without a spot");
+                    emit_count_metric(
+                        "FoundingPaymentWithoutSpot",
+                        &[("session", &session.id), ("lead_id", lead.id.as_str())],
+                    );
+                    self.store
+                        .flag_for_follow_up(&lead.id, &reason, now)
+                        .await?;
+                    effect = "founding_payment_flagged_for_follow_up";
+                }
+            }
+        }
+        let plan_name = plan.map_or("unknown", PlanType::as_str);
+        self.store
+            .record_checkout_paid(
+                &lead.id,
+                session.customer.as_deref(),
+                session.subscription.as_deref(),
+                plan_name,
+                cause,
+                now,
+            )
+            .await?;
+        Ok(effect)
+    }
+
+    async fn checkout_expired(
+        &self,
+        session: &CheckoutSessionObject,
+    ) -> Result<&'static str, ApiError> {
+        if session
+            .metadata
+            .get("plan_type")
+            .and_then(|p| PlanType::parse(p))
+            != Some(PlanType::Founding)
+        {
+            return Ok("nothing_held");
+        }
+        let (spot, hold_ref) = founding_hold(session)?;
+        let email = session
+            .email()
+            .and_then(|e| EmailAddress::parse(e).ok())
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "checkout session {} has no usable customer e-mail",
+                    session.id
+                ))
+            })?;
+        // Only a hold that lapses with this session: a newer checkout may have extended it.
+        let lapsed_by = session
+            .expires_at
+            .and_then(time_format::from_unix)
+            .map(|at| at + HOLD_GRACE);
+        Ok(
+            match self
+                .store
+                .release_founding_hold(&email, spot, &hold_ref, lapsed_by)
+                .await?
+            {
+                crate::store::ReleaseOutcome::Released => "hold_released",
+                crate::store::ReleaseOutcome::NotHeld => "hold_already_gone",
+            },
+        )
+    }
+}
+
+fn founding_hold(session: &CheckoutSessionObject) -> Result<(SpotNumber, HoldRef), ApiError> {
+    let spot = session
+        .metadata
+        .get("founding_spot")
+        .and_then(|s| SpotNumber::parse(s).ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "founding checkout {} has no valid metadata.founding_spot",
+                session.id
+            ))
+        })?;
+    let hold = session
+        .metadata
+        .get("founding_hold")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "founding checkout {} has no metadata.founding_hold",
+                session.id
+            ))
+        })?;
+    Ok((spot, HoldRef::from_stored(hold.as_str())))
+}

@@ -1,0 +1,298 @@
+//! Stripe webhook events, parsed into what the sales system acts on (API version
+//! `2026-07-29.dahlia`: an invoice's subscription is under
+//! `parent.subscription_details.subscription`; a subscription's periods live on its items).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("the body is not a Stripe event: {0}")]
+    NotAnEvent(String),
+    #[error("the {kind} event's object is not as expected: {reason}")]
+    BadObject { kind: String, reason: String },
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    created: i64,
+    data: EnvelopeData,
+}
+
+#[derive(Debug, Deserialize)]
+struct EnvelopeData {
+    object: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct CustomerDetails {
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct CheckoutSessionObject {
+    pub id: String,
+    pub customer: Option<String>,
+    pub subscription: Option<String>,
+    pub customer_email: Option<String>,
+    pub customer_details: Option<CustomerDetails>,
+    pub client_reference_id: Option<String>,
+    #[serde(default)]
+    pub metadata: HashMap<String, String>,
+    pub expires_at: Option<i64>,
+    pub payment_status: Option<String>,
+    pub amount_total: Option<i64>,
+    pub currency: Option<String>,
+}
+
+impl CheckoutSessionObject {
+    /// The payer's e-mail: what we sent as `customer_email`, else what they typed.
+    pub fn email(&self) -> Option<&str> {
+        self.customer_email.as_deref().or_else(|| {
+            self.customer_details
+                .as_ref()
+                .and_then(|d| d.email.as_deref())
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct SubscriptionItem {
+    pub current_period_start: Option<i64>,
+    pub current_period_end: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct SubscriptionItems {
+    #[serde(default)]
+    pub data: Vec<SubscriptionItem>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct SubscriptionObject {
+    pub id: String,
+    pub customer: String,
+    pub status: String,
+    #[serde(default)]
+    pub cancel_at_period_end: bool,
+    pub items: Option<SubscriptionItems>,
+    #[serde(default)]
+    pub metadata: HashMap<String, String>,
+}
+
+impl SubscriptionObject {
+    pub fn current_period_end(&self) -> Option<i64> {
+        self.items
+            .as_ref()?
+            .data
+            .iter()
+            .filter_map(|item| item.current_period_end)
+            .max()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct SubscriptionDetails {
+    pub subscription: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct InvoiceParent {
+    pub subscription_details: Option<SubscriptionDetails>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct InvoiceObject {
+    pub id: String,
+    pub customer: Option<String>,
+    pub customer_email: Option<String>,
+    #[serde(default)]
+    pub amount_paid: i64,
+    #[serde(default)]
+    pub amount_due: i64,
+    pub currency: String,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+    pub attempt_count: Option<i64>,
+    pub parent: Option<InvoiceParent>,
+}
+
+impl InvoiceObject {
+    pub fn subscription(&self) -> Option<&str> {
+        self.parent
+            .as_ref()?
+            .subscription_details
+            .as_ref()?
+            .subscription
+            .as_deref()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    CheckoutCompleted(CheckoutSessionObject),
+    CheckoutExpired(CheckoutSessionObject),
+    SubscriptionChanged {
+        deleted: bool,
+        subscription: SubscriptionObject,
+    },
+    InvoicePaid(InvoiceObject),
+    InvoicePaymentFailed(InvoiceObject),
+    /// Any other type: acknowledged and ignored.
+    Ignored(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeEvent {
+    pub id: String,
+    pub created: i64,
+    pub kind: EventKind,
+}
+
+/// The event types this system acts on (the webhook endpoint should subscribe to exactly these).
+pub const HANDLED_EVENT_TYPES: [&str; 6] = [
+    "checkout.session.completed",
+    "checkout.session.expired",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_failed",
+];
+
+fn object<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    value: serde_json::Value,
+) -> Result<T, EventError> {
+    serde_json::from_value(value).map_err(|e| EventError::BadObject {
+        kind: kind.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+impl StripeEvent {
+    pub fn parse(body: &[u8]) -> Result<StripeEvent, EventError> {
+        let envelope: Envelope =
+            serde_json::from_slice(body).map_err(|e| EventError::NotAnEvent(e.to_string()))?;
+        let Envelope {
+            id,
+            kind,
+            created,
+            data,
+        } = envelope;
+        let object_value = data.object;
+        let parsed = match kind.as_str() {
+            "checkout.session.completed" => {
+                EventKind::CheckoutCompleted(object(&kind, object_value)?)
+            }
+            "checkout.session.expired" => EventKind::CheckoutExpired(object(&kind, object_value)?),
+            "customer.subscription.updated" => EventKind::SubscriptionChanged {
+                deleted: false,
+                subscription: object(&kind, object_value)?,
+            },
+            "customer.subscription.deleted" => EventKind::SubscriptionChanged {
+                deleted: true,
+                subscription: object(&kind, object_value)?,
+            },
+            "invoice.paid" => EventKind::InvoicePaid(object(&kind, object_value)?),
+            "invoice.payment_failed" => {
+                EventKind::InvoicePaymentFailed(object(&kind, object_value)?)
+            }
+            _ => EventKind::Ignored(kind),
+        };
+        Ok(StripeEvent {
+            id,
+            created,
+            kind: parsed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../tests/fixtures/stripe/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn parses_every_handled_fixture() {
+        let completed =
+            StripeEvent::parse(&fixture("evt_checkout.session.completed.json")).unwrap();
+        let EventKind::CheckoutCompleted(session) = completed.kind else {
+            panic!()
+        };
+        assert_eq!(session.customer.as_deref(), Some("cus_TbQz3Xk2LmN8pA"));
+        assert_eq!(
+            session.subscription.as_deref(),
+            Some("sub_1SkqP2B7WZ01zgkWa9XyQ3rT")
+        );
+        assert_eq!(session.email(), Some("ada@example.com"));
+
+        let expired = StripeEvent::parse(&fixture("evt_checkout.session.expired.json")).unwrap();
+        assert!(
+            matches!(expired.kind, EventKind::CheckoutExpired(ref s) if s.expires_at == Some(1_767_312_000))
+        );
+
+        let updated =
+            StripeEvent::parse(&fixture("evt_customer.subscription.updated.json")).unwrap();
+        let EventKind::SubscriptionChanged {
+            deleted: false,
+            subscription,
+        } = updated.kind
+        else {
+            panic!()
+        };
+        assert_eq!(subscription.status, "active");
+        assert_eq!(subscription.current_period_end(), Some(1_769_904_092));
+        assert!(matches!(
+            StripeEvent::parse(&fixture("evt_customer.subscription.deleted.json"))
+                .unwrap()
+                .kind,
+            EventKind::SubscriptionChanged { deleted: true, .. }
+        ));
+
+        let paid = StripeEvent::parse(&fixture("evt_invoice.paid.json")).unwrap();
+        let EventKind::InvoicePaid(invoice) = paid.kind else {
+            panic!()
+        };
+        assert_eq!(invoice.subscription(), Some("sub_1SkqP2B7WZ01zgkWa9XyQ3rT"));
+        assert_eq!(
+            (invoice.amount_paid, invoice.currency.as_str()),
+            (2900, "eur")
+        );
+        assert!(matches!(
+            StripeEvent::parse(&fixture("evt_invoice.payment_failed.json"))
+                .unwrap()
+                .kind,
+            EventKind::InvoicePaymentFailed(_)
+        ));
+    }
+
+    #[test]
+    fn other_types_are_ignored_and_garbage_is_an_error() {
+        let other = br#"{"id":"evt_x","type":"customer.created","created":1,"data":{"object":{}}}"#;
+        assert_eq!(
+            StripeEvent::parse(other).unwrap().kind,
+            EventKind::Ignored("customer.created".into())
+        );
+        assert!(matches!(
+            StripeEvent::parse(b"not json"),
+            Err(EventError::NotAnEvent(_))
+        ));
+        let bad = br#"{"id":"evt_x","type":"invoice.paid","created":1,"data":{"object":{"id":5}}}"#;
+        assert!(matches!(
+            StripeEvent::parse(bad),
+            Err(EventError::BadObject { .. })
+        ));
+    }
+}

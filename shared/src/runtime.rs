@@ -1,0 +1,52 @@
+//! What every function builds once per cold start: AWS configuration, the configuration and
+//! secrets, the DynamoDB store, the Stripe client.
+
+use crate::config::{Config, ConfigError, Secret};
+use crate::providers::stripe::StripeClient;
+use crate::SalesStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0} is required by this function")]
+    Required(&'static str),
+    #[error("Stripe client: {0}")]
+    Stripe(String),
+}
+
+/// Loaded once in `main`, shared by every invocation.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub config: Config,
+    pub store: SalesStore,
+}
+
+impl Deps {
+    pub async fn load() -> Result<Deps, StartupError> {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = Config::load(&sdk).await?;
+        let store = SalesStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.table_name.clone(),
+        );
+        Ok(Deps { config, store })
+    }
+
+    pub fn stripe(&self) -> Result<StripeClient, StartupError> {
+        let key = self
+            .config
+            .stripe_secret_key
+            .clone()
+            .ok_or(StartupError::Required("STRIPE_SECRET_KEY"))?;
+        StripeClient::new(self.config.stripe_api_base.clone(), key)
+            .map_err(|e| StartupError::Stripe(e.to_string()))
+    }
+
+    pub fn stripe_webhook_secrets(&self) -> Result<Vec<Secret>, StartupError> {
+        if self.config.stripe_webhook_secrets.is_empty() {
+            return Err(StartupError::Required("STRIPE_WEBHOOK_SECRET"));
+        }
+        Ok(self.config.stripe_webhook_secrets.clone())
+    }
+}

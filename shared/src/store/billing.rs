@@ -1,0 +1,282 @@
+//! What Stripe tells us: who paid (customer → lead), subscription status, invoices.
+//!
+//! | item               | pk                 | sk                      |
+//! |--------------------|--------------------|-------------------------|
+//! | customer → lead    | `CUSTOMER#<cus>`   | `CUSTOMER`              |
+//! | subscription state | `CUSTOMER#<cus>`   | `SUBSCRIPTION#<sub>`    |
+//! | invoice / payment  | `CUSTOMER#<cus>`   | `INVOICE#<in>`          |
+//!
+//! Subscription and invoice records carry the `created` time of the event that wrote them and
+//! are only replaced by an event at least as new: Stripe does not deliver in order.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::codec::{get_n, get_s, n, opt_n, opt_s, parse_s, s, Item};
+use super::pipeline::{LeadExtras, PipelineChange};
+use super::table::{PK, SK};
+use super::{SalesStore, StoreError};
+use crate::domain::time_format;
+use crate::domain::{Cause, LeadId, PipelineStage, PipelineUpdate, StageMove};
+
+fn customer_pk(customer: &str) -> String {
+    format!("CUSTOMER#{customer}")
+}
+
+/// A subscription's state as last reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubscriptionState {
+    pub customer: String,
+    pub subscription: String,
+    pub status: String,
+    pub cancel_at_period_end: bool,
+    pub current_period_end: Option<i64>,
+    pub event_id: String,
+    pub event_created: i64,
+}
+
+/// An invoice's payment as last reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvoiceRecord {
+    pub customer: String,
+    pub invoice: String,
+    pub subscription: Option<String>,
+    /// `paid` or `payment_failed`.
+    pub status: String,
+    /// In the currency's smallest unit, as Stripe reports it.
+    pub amount: i64,
+    pub currency: String,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+    pub attempt_count: Option<i64>,
+    pub event_id: String,
+    pub event_created: i64,
+}
+
+/// Whether a record was written or an older event was ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Applied,
+    /// A newer event already wrote this record.
+    Stale,
+}
+
+impl SalesStore {
+    /// A paid checkout: the deal is won (with history), and the Stripe ids are kept on the lead
+    /// and in the customer index, all in one transaction.
+    pub async fn record_checkout_paid(
+        &self,
+        lead_id: &LeadId,
+        customer: Option<&str>,
+        subscription: Option<&str>,
+        plan_type: &str,
+        cause: &Cause,
+        now: OffsetDateTime,
+    ) -> Result<PipelineChange, StoreError> {
+        let mut extras = LeadExtras::default();
+        extras.sets.push(("plan_type", s(plan_type)));
+        if let Some(subscription) = subscription {
+            extras
+                .sets
+                .push(("stripe_subscription_id", s(subscription)));
+        }
+        if let Some(customer) = customer {
+            extras.sets.push(("stripe_customer_id", s(customer)));
+            let index = Put::builder()
+                .table_name(self.table_name())
+                .item(PK, s(customer_pk(customer)))
+                .item(SK, s("CUSTOMER"))
+                .item("lead_id", s(lead_id.as_str()))
+                .build()
+                .map_err(|e| StoreError::Rejected(e.to_string()))?;
+            extras
+                .items
+                .push(TransactWriteItem::builder().put(index).build());
+        }
+        let update = PipelineUpdate {
+            stage: Some(StageMove::Advance(PipelineStage::ClosedWon)),
+            ..Default::default()
+        };
+        self.update_pipeline_with(lead_id, &update, cause, None, now, &extras)
+            .await
+    }
+
+    /// The lead a Stripe customer belongs to.
+    pub async fn lead_id_for_customer(&self, customer: &str) -> Result<Option<LeadId>, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(self.table_name())
+            .key(PK, s(customer_pk(customer)))
+            .key(SK, s("CUSTOMER"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        found
+            .item()
+            .map(|item| parse_s(item, "lead_id", LeadId::parse))
+            .transpose()
+    }
+
+    /// Writes `item` unless a record written by a newer event is there.
+    async fn put_if_newer(&self, item: Item, event_created: i64) -> Result<Recorded, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(self.table_name())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR event_created <= :created")
+            .expression_attribute_values(":created", n(event_created))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Recorded::Applied),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Recorded::Stale)
+            }
+            Err(err) => Err(StoreError::from_sdk(err)),
+        }
+    }
+
+    pub async fn record_subscription(
+        &self,
+        state: &SubscriptionState,
+    ) -> Result<Recorded, StoreError> {
+        let mut item = Item::new();
+        item.insert(PK.into(), s(customer_pk(&state.customer)));
+        item.insert(SK.into(), s(format!("SUBSCRIPTION#{}", state.subscription)));
+        item.insert("subscription".into(), s(state.subscription.as_str()));
+        item.insert("status".into(), s(state.status.as_str()));
+        item.insert(
+            "cancel_at_period_end".into(),
+            aws_sdk_dynamodb::types::AttributeValue::Bool(state.cancel_at_period_end),
+        );
+        if let Some(end) = state.current_period_end {
+            item.insert("current_period_end".into(), n(end));
+        }
+        item.insert("event_id".into(), s(state.event_id.as_str()));
+        item.insert("event_created".into(), n(state.event_created));
+        self.put_if_newer(item, state.event_created).await
+    }
+
+    pub async fn subscription(
+        &self,
+        customer: &str,
+        subscription: &str,
+    ) -> Result<Option<SubscriptionState>, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(self.table_name())
+            .key(PK, s(customer_pk(customer)))
+            .key(SK, s(format!("SUBSCRIPTION#{subscription}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        found
+            .item()
+            .map(|item| {
+                Ok(SubscriptionState {
+                    customer: customer.to_owned(),
+                    subscription: get_s(item, "subscription")?.to_owned(),
+                    status: get_s(item, "status")?.to_owned(),
+                    cancel_at_period_end: item
+                        .get("cancel_at_period_end")
+                        .and_then(|v| v.as_bool().ok())
+                        .copied()
+                        .unwrap_or(false),
+                    current_period_end: opt_n(item, "current_period_end")?,
+                    event_id: get_s(item, "event_id")?.to_owned(),
+                    event_created: get_n(item, "event_created")?,
+                })
+            })
+            .transpose()
+    }
+
+    pub async fn record_invoice(&self, invoice: &InvoiceRecord) -> Result<Recorded, StoreError> {
+        let mut item = Item::new();
+        item.insert(PK.into(), s(customer_pk(&invoice.customer)));
+        item.insert(SK.into(), s(format!("INVOICE#{}", invoice.invoice)));
+        item.insert("invoice".into(), s(invoice.invoice.as_str()));
+        if let Some(subscription) = &invoice.subscription {
+            item.insert("subscription".into(), s(subscription.as_str()));
+        }
+        item.insert("status".into(), s(invoice.status.as_str()));
+        item.insert("amount".into(), n(invoice.amount));
+        item.insert("currency".into(), s(invoice.currency.as_str()));
+        for (name, value) in [
+            ("period_start", invoice.period_start),
+            ("period_end", invoice.period_end),
+            ("attempt_count", invoice.attempt_count),
+        ] {
+            if let Some(value) = value {
+                item.insert(name.into(), n(value));
+            }
+        }
+        item.insert("event_id".into(), s(invoice.event_id.as_str()));
+        item.insert("event_created".into(), n(invoice.event_created));
+        self.put_if_newer(item, invoice.event_created).await
+    }
+
+    /// A customer's invoices, by invoice id.
+    pub async fn invoices(&self, customer: &str) -> Result<Vec<InvoiceRecord>, StoreError> {
+        let page = self
+            .client
+            .query()
+            .table_name(self.table_name())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(customer_pk(customer)))
+            .expression_attribute_values(":prefix", s("INVOICE#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        page.items()
+            .iter()
+            .map(|item| {
+                Ok(InvoiceRecord {
+                    customer: customer.to_owned(),
+                    invoice: get_s(item, "invoice")?.to_owned(),
+                    subscription: opt_s(item, "subscription")?.map(str::to_owned),
+                    status: get_s(item, "status")?.to_owned(),
+                    amount: get_n(item, "amount")?,
+                    currency: get_s(item, "currency")?.to_owned(),
+                    period_start: opt_n(item, "period_start")?,
+                    period_end: opt_n(item, "period_end")?,
+                    attempt_count: opt_n(item, "attempt_count")?,
+                    event_id: get_s(item, "event_id")?.to_owned(),
+                    event_created: get_n(item, "event_created")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Flags a lead for a person's attention (no pipeline change).
+    pub async fn flag_for_follow_up(
+        &self,
+        lead_id: &LeadId,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(self.table_name())
+            .key(PK, s(super::table::keys::lead(lead_id)))
+            .key(SK, s(super::table::keys::LEAD_SK))
+            .update_expression("SET follow_up = :reason, follow_up_at = :at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":at", s(time_format::to_sortable(now)))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+}

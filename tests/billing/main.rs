@@ -1,0 +1,123 @@
+//! The billing functions' handlers, called with API Gateway v2 / function URL requests, against
+//! the local DynamoDB server and a Stripe API faked at the HTTP level.
+
+mod checkout;
+mod webhook;
+
+use std::collections::HashMap;
+
+use sales::billing::{Clock, CreateCheckout, StripeWebhook};
+use sales::config::{Config, Secret};
+use sales::domain::signature::timestamped_header;
+use sales::providers::stripe::StripeClient;
+use sales::SalesStore;
+use sales_tests::apigw_request;
+use time::OffsetDateTime;
+use wiremock::MockServer;
+
+pub const WEBHOOK_SECRET: &str = "whsec_test_secret_for_unit_tests";
+
+pub fn now() -> OffsetDateTime {
+    time::macros::datetime!(2026-11-25 10:00 UTC)
+}
+
+pub fn config(stripe: &MockServer) -> Config {
+    let values: HashMap<&str, String> = HashMap::from([
+        ("STRIPE_SECRET_KEY", "sk_test_local".to_owned()),
+        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        (
+            "STRIPE_WEBHOOK_SECRET_PREVIOUS",
+            "whsec_previous".to_owned(),
+        ),
+        ("STRIPE_FOUNDING_PRICE_ID", "price_founding".to_owned()),
+        ("STRIPE_STANDARD_PRICE_ID", "price_standard".to_owned()),
+        ("STRIPE_API_BASE", stripe.uri()),
+        (
+            "ALLOWED_REDIRECT_ORIGINS",
+            "https://keiracom.com,https://app.keiracom.com".to_owned(),
+        ),
+        ("LANDING_ORIGIN", "https://keiracom.com".to_owned()),
+        (
+            "CHECKOUT_SUCCESS_URL",
+            "https://app.keiracom.com/welcome".to_owned(),
+        ),
+        (
+            "CHECKOUT_CANCEL_URL",
+            "https://keiracom.com/pricing".to_owned(),
+        ),
+        (
+            "PORTAL_RETURN_URL",
+            "https://app.keiracom.com/account".to_owned(),
+        ),
+    ]);
+    Config::from_lookup(|key| values.get(key).cloned()).expect("test config")
+}
+
+pub fn stripe_client(config: &Config) -> StripeClient {
+    StripeClient::new(
+        config.stripe_api_base.clone(),
+        config.stripe_secret_key.clone().unwrap(),
+    )
+    .unwrap()
+    .with_retry_base(std::time::Duration::from_millis(5))
+}
+
+pub fn checkout_handler(
+    store: &SalesStore,
+    stripe: &MockServer,
+    at: OffsetDateTime,
+) -> CreateCheckout {
+    let config = config(stripe);
+    CreateCheckout::new(
+        store.clone(),
+        stripe_client(&config),
+        config,
+        Clock::fixed(at),
+    )
+}
+
+pub fn webhook_handler(store: &SalesStore, at: OffsetDateTime) -> StripeWebhook {
+    StripeWebhook::new(
+        store.clone(),
+        vec![Secret::new(WEBHOOK_SECRET), Secret::new("whsec_previous")],
+        Clock::fixed(at),
+    )
+}
+
+pub fn json_post(path: &str, body: &serde_json::Value) -> lambda_http::Request {
+    apigw_request(
+        "POST",
+        path,
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+        false,
+        None,
+    )
+}
+
+/// A Stripe webhook delivery, signed with `secret` at `at`.
+pub fn signed_event(body: &[u8], secret: &str, at: OffsetDateTime) -> lambda_http::Request {
+    let signature = timestamped_header(secret.as_bytes(), body, at.unix_timestamp());
+    apigw_request(
+        "POST",
+        "/",
+        &[
+            ("stripe-signature", signature.as_str()),
+            ("content-type", "application/json"),
+        ],
+        body,
+        false,
+        None,
+    )
+}
+
+pub async fn response_json(response: sales::http::HttpResponse) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let body = response.body().as_ref();
+    let value = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(body).expect("JSON body")
+    };
+    (status, value)
+}

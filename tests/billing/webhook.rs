@@ -1,0 +1,553 @@
+use futures::future::join_all;
+use sales::billing::CustomerPortal;
+use sales::domain::{EmailAddress, FoundingBenefits, PipelineStage};
+use sales_tests::{apigw_request, fixture, TestTable};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::checkout::{form, stripe_fake};
+use crate::{
+    checkout_handler, config, json_post, now, response_json, signed_event, stripe_client,
+    webhook_handler, WEBHOOK_SECRET,
+};
+
+fn vector() -> Value {
+    serde_json::from_slice(&fixture("stripe/signature_test_vector.json")).unwrap()
+}
+
+/// A fixture event with its session replaced by what our checkout sent to Stripe.
+fn event(fixture_name: &str, id: &str, created: i64, object_patch: Value) -> Vec<u8> {
+    let mut event: Value =
+        serde_json::from_slice(&fixture(&format!("stripe/{fixture_name}"))).unwrap();
+    event["id"] = json!(id);
+    event["created"] = json!(created);
+    if let (Some(object), Some(patch)) = (
+        event["data"]["object"].as_object_mut(),
+        object_patch.as_object(),
+    ) {
+        object.extend(patch.clone());
+    }
+    serde_json::to_vec(&event).unwrap()
+}
+
+#[tokio::test]
+async fn the_signature_vector_from_stripes_library_verifies_and_forgeries_do_not() {
+    let table = TestTable::new().await;
+    let v = vector();
+    let body = fixture("stripe/evt_checkout.session.completed.json");
+    let signed_at = OffsetDateTime::from_unix_timestamp(v["timestamp"].as_i64().unwrap()).unwrap();
+    let handler = webhook_handler(&table.store, signed_at + time::Duration::seconds(30));
+    let deliver = |header: &str, body: &[u8], base64: bool| {
+        apigw_request(
+            "POST",
+            "/",
+            &[("Stripe-Signature", header)],
+            body,
+            base64,
+            None,
+        )
+    };
+
+    // Several v1 values (a rotation) and a junk v0; delivered base64-encoded, as a function URL may.
+    let (status, result) = response_json(
+        handler
+            .handle(deliver(
+                v["header_rotation_example"].as_str().unwrap(),
+                &body,
+                true,
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["effect"], "deal_won");
+    let lead = table
+        .store
+        .lead_by_email(&EmailAddress::parse("ada@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead.pipeline.stage, PipelineStage::ClosedWon);
+    assert_eq!(
+        lead.billing.stripe_customer_id.as_deref(),
+        Some("cus_TbQz3Xk2LmN8pA")
+    );
+
+    let single = v["header_single"].as_str().unwrap();
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    let stale = webhook_handler(&table.store, signed_at + time::Duration::seconds(301));
+    for (response, why) in [
+        (
+            handler.handle(deliver(single, &tampered, false)).await,
+            "tampered body",
+        ),
+        (
+            handler
+                .handle(apigw_request("POST", "/", &[], &body, false, None))
+                .await,
+            "no header",
+        ),
+        (
+            handler.handle(deliver("t=1,v1=abc", &body, false)).await,
+            "garbage",
+        ),
+        (
+            stale.handle(deliver(single, &body, false)).await,
+            "stale timestamp",
+        ),
+        (
+            handler
+                .handle(signed_event(&body, "whsec_wrong", signed_at))
+                .await,
+            "wrong secret",
+        ),
+    ] {
+        assert_eq!(response.status(), 400, "{why}");
+    }
+    // The previous secret is still accepted during a rotation.
+    let other = event(
+        "evt_invoice.paid.json",
+        "evt_prev_secret",
+        signed_at.unix_timestamp(),
+        json!({}),
+    );
+    assert_eq!(
+        handler
+            .handle(signed_event(&other, "whsec_previous", signed_at))
+            .await
+            .status(),
+        200
+    );
+    // Unhandled types are acknowledged and ignored.
+    let ignored =
+        br#"{"id":"evt_other","type":"customer.created","created":1,"data":{"object":{}}}"#;
+    let (status, result) = response_json(
+        handler
+            .handle(signed_event(ignored, WEBHOOK_SECRET, signed_at))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, result["ignored"].as_str()),
+        (200, Some("customer.created"))
+    );
+    table.drop_table().await;
+}
+
+/// The landing page's flow through the handlers: founding checkout, then Stripe's signed
+/// webhooks for that very session.
+#[tokio::test]
+async fn a_paid_founding_checkout_makes_a_member_and_an_expired_one_frees_the_spot() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let stripe = stripe_fake(now()).await;
+    let checkout = checkout_handler(store, &stripe, now());
+    for email in ["payer@example.com", "leaver@example.com"] {
+        let (status, body) = response_json(
+            checkout
+                .handle(json_post(
+                    "/billing/create-checkout",
+                    &json!({"email": email, "plan_type": "founding"}),
+                ))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(store.founding_tally(now()).await.unwrap().remaining, 18);
+    let sent: Vec<_> = stripe
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(form)
+        .collect();
+    let metadata = |f: &std::collections::HashMap<String, String>| -> Value {
+        json!({"lead_id": f["metadata[lead_id]"], "plan_type": f["metadata[plan_type]"], "founding_spot": f["metadata[founding_spot]"], "founding_hold": f["metadata[founding_hold]"]})
+    };
+    let webhook = webhook_handler(store, now());
+
+    let paid = event(
+        "evt_checkout.session.completed.json",
+        "evt_paid_1",
+        now().unix_timestamp(),
+        json!({
+            "id": "cs_test_1", "customer_email": "payer@example.com", "client_reference_id": sent[0]["client_reference_id"],
+            "customer": "cus_payer", "subscription": "sub_payer", "metadata": metadata(&sent[0]),
+        }),
+    );
+    let (status, result) = response_json(
+        webhook
+            .handle(signed_event(&paid, WEBHOOK_SECRET, now()))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("founding_member_confirmed")),
+        "{result}"
+    );
+    let members = store.founding_members().await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0].spot.get(), members[0].benefits),
+        (1, FoundingBenefits::CURRENT)
+    );
+    let lead = store
+        .lead_by_email(&EmailAddress::parse("payer@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead.pipeline.stage, PipelineStage::ClosedWon);
+    assert_eq!(
+        lead.billing.stripe_subscription_id.as_deref(),
+        Some("sub_payer")
+    );
+    assert_eq!(lead.billing.plan_type.as_deref(), Some("founding"));
+    assert_eq!(
+        store.lead_id_for_customer("cus_payer").await.unwrap(),
+        Some(lead.id.clone())
+    );
+    let history = store.stage_history(&lead.id).await.unwrap();
+    assert_eq!(history.last().unwrap().cause.as_str(), "stripe:evt_paid_1");
+    let tally = store.founding_tally(now()).await.unwrap();
+    assert_eq!((tally.members, tally.held, tally.remaining), (1, 1, 18));
+
+    let expired = event(
+        "evt_checkout.session.expired.json",
+        "evt_expired_1",
+        now().unix_timestamp(),
+        json!({
+            "id": "cs_test_2", "customer_email": "leaver@example.com", "metadata": metadata(&sent[1]),
+            "expires_at": sent[1]["expires_at"].parse::<i64>().unwrap(),
+        }),
+    );
+    let (status, result) = response_json(
+        webhook
+            .handle(signed_event(&expired, WEBHOOK_SECRET, now()))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("hold_released")),
+        "{result}"
+    );
+    assert_eq!(
+        store.founding_tally(now()).await.unwrap().remaining,
+        19,
+        "the spot is back"
+    );
+
+    // The customer can now open the billing portal, as the verified JWT says who they are.
+    let portal_stripe = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing_portal/sessions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "bps_1", "object": "billing_portal.session", "url": "https://billing.stripe.com/p/session/test_1"})))
+        .mount(&portal_stripe)
+        .await;
+    let portal_config = config(&portal_stripe);
+    let portal = CustomerPortal::new(store.clone(), stripe_client(&portal_config), portal_config);
+    let as_user = |email: Option<&str>| {
+        let claims = email.map(|e| json!({"email": e, "email_verified": "true", "sub": "user-1"}));
+        apigw_request(
+            "POST",
+            "/billing/customer-portal",
+            &[],
+            br#"{"email":"someone-else@example.com"}"#,
+            false,
+            claims,
+        )
+    };
+    let (status, body) =
+        response_json(portal.handle(as_user(Some("Payer@Example.com"))).await).await;
+    assert_eq!(
+        (status, body["portal_url"].as_str()),
+        (200, Some("https://billing.stripe.com/p/session/test_1"))
+    );
+    let portal_form = form(&portal_stripe.received_requests().await.unwrap()[0]);
+    assert_eq!(portal_form["customer"], "cus_payer");
+    assert_eq!(
+        portal_form["return_url"],
+        "https://app.keiracom.com/account"
+    );
+    assert_eq!(
+        portal.handle(as_user(None)).await.status(),
+        401,
+        "a body field never identifies the caller"
+    );
+    assert_eq!(
+        portal
+            .handle(as_user(Some("leaver@example.com")))
+            .await
+            .status(),
+        404
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_event_delivered_concurrently_has_one_effect() {
+    let table = TestTable::new().await;
+    let webhook = webhook_handler(&table.store, now());
+    let body = event(
+        "evt_checkout.session.completed.json",
+        "evt_twice",
+        now().unix_timestamp(),
+        json!({"customer_email": "twice@example.com"}),
+    );
+    let statuses = join_all((0..8).map(|_| async {
+        webhook
+            .handle(signed_event(&body, WEBHOOK_SECRET, now()))
+            .await
+            .status()
+            .as_u16()
+    }))
+    .await;
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&200));
+    let lead = table
+        .store
+        .lead_by_email(&EmailAddress::parse("twice@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        table.store.stage_history(&lead.id).await.unwrap().len(),
+        1,
+        "one history entry"
+    );
+    // A later redelivery is a duplicate.
+    let (status, result) = response_json(
+        webhook
+            .handle(signed_event(&body, WEBHOOK_SECRET, now()))
+            .await,
+    )
+    .await;
+    assert_eq!((status, result["duplicate"].as_bool()), (200, Some(true)));
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn subscription_state_follows_the_newest_event_whatever_the_order() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let webhook = webhook_handler(store, now());
+    let t = now().unix_timestamp();
+    let update = |id: &str, created: i64, status: &str| {
+        event(
+            "evt_customer.subscription.updated.json",
+            id,
+            created,
+            json!({"status": status, "customer": "cus_sub", "id": "sub_1"}),
+        )
+    };
+    // The update arrives before the checkout that created the subscription.
+    assert_eq!(
+        webhook
+            .handle(signed_event(
+                &update("evt_u2", t - 10, "past_due"),
+                WEBHOOK_SECRET,
+                now()
+            ))
+            .await
+            .status(),
+        200
+    );
+    let completed = event(
+        "evt_checkout.session.completed.json",
+        "evt_c1",
+        t - 100,
+        json!({"customer_email": "sub@example.com", "customer": "cus_sub", "subscription": "sub_1"}),
+    );
+    assert_eq!(
+        webhook
+            .handle(signed_event(&completed, WEBHOOK_SECRET, now()))
+            .await
+            .status(),
+        200
+    );
+    // An older update after the newer one changes nothing.
+    let (_, result) = response_json(
+        webhook
+            .handle(signed_event(
+                &update("evt_u1", t - 50, "active"),
+                WEBHOOK_SECRET,
+                now(),
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(result["effect"], "subscription_event_older_than_stored");
+    let state = store
+        .subscription("cus_sub", "sub_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (state.status.as_str(), state.event_id.as_str()),
+        ("past_due", "evt_u2")
+    );
+    let deleted = event(
+        "evt_customer.subscription.deleted.json",
+        "evt_d",
+        t,
+        json!({"customer": "cus_sub", "id": "sub_1"}),
+    );
+    assert_eq!(
+        webhook
+            .handle(signed_event(&deleted, WEBHOOK_SECRET, now()))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        store
+            .subscription("cus_sub", "sub_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "canceled"
+    );
+    let lead = store
+        .lead_by_email(&EmailAddress::parse("sub@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead.pipeline.stage, PipelineStage::ClosedWon);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn invoices_are_recorded_and_a_failed_payment_is_recorded_too() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let webhook = webhook_handler(store, now());
+    let t = now().unix_timestamp();
+    let failed = event(
+        "evt_invoice.payment_failed.json",
+        "evt_f",
+        t - 60,
+        json!({"customer": "cus_inv", "id": "in_1"}),
+    );
+    let (status, result) = response_json(
+        webhook
+            .handle(signed_event(&failed, WEBHOOK_SECRET, now()))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("invoice_recorded"))
+    );
+    assert_eq!(
+        store.invoices("cus_inv").await.unwrap()[0].status,
+        "payment_failed"
+    );
+    let paid = event(
+        "evt_invoice.paid.json",
+        "evt_p",
+        t,
+        json!({"customer": "cus_inv", "id": "in_1"}),
+    );
+    assert_eq!(
+        webhook
+            .handle(signed_event(&paid, WEBHOOK_SECRET, now()))
+            .await
+            .status(),
+        200
+    );
+    let invoices = store.invoices("cus_inv").await.unwrap();
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(
+        (
+            invoices[0].status.as_str(),
+            invoices[0].amount,
+            invoices[0].currency.as_str()
+        ),
+        ("paid", 2900, "eur")
+    );
+    assert_eq!(
+        invoices[0].subscription.as_deref(),
+        Some("sub_1SkqP2B7WZ01zgkWa9XyQ3rT")
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_late_founding_payment_for_a_spot_taken_by_someone_else_is_flagged_not_a_21st_member() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let stripe = stripe_fake(now()).await;
+    let (_, first) = response_json(
+        checkout_handler(store, &stripe, now())
+            .handle(json_post(
+                "/billing/create-checkout",
+                &json!({"email": "late@example.com", "plan_type": "founding"}),
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(first["spot_number"], 1);
+    // Long after the hold lapsed, someone else takes spot 1.
+    let later = now() + time::Duration::hours(2);
+    let stripe_later = stripe_fake(later).await;
+    let (_, second) = response_json(
+        checkout_handler(store, &stripe_later, later)
+            .handle(json_post(
+                "/billing/create-checkout",
+                &json!({"email": "prompt@example.com", "plan_type": "founding"}),
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(second["spot_number"], 1);
+    let sent = form(&stripe.received_requests().await.unwrap()[0]);
+    let paid = event(
+        "evt_checkout.session.completed.json",
+        "evt_late",
+        later.unix_timestamp(),
+        json!({
+            "customer_email": "late@example.com", "customer": "cus_late",
+            "metadata": {"plan_type": "founding", "founding_spot": sent["metadata[founding_spot]"], "founding_hold": sent["metadata[founding_hold]"], "lead_id": sent["metadata[lead_id]"]},
+        }),
+    );
+    let (status, result) = response_json(
+        webhook_handler(store, later)
+            .handle(signed_event(&paid, WEBHOOK_SECRET, later))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("founding_payment_flagged_for_follow_up")),
+        "{result}"
+    );
+    assert!(
+        store.founding_members().await.unwrap().is_empty(),
+        "no member on a spot held by someone else"
+    );
+    let lead = store
+        .lead_by_email(&EmailAddress::parse("late@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(lead
+        .billing
+        .follow_up
+        .unwrap()
+        .contains("after its hold lapsed"));
+    assert_eq!(
+        lead.pipeline.stage,
+        PipelineStage::ClosedWon,
+        "the payment itself stands"
+    );
+    table.drop_table().await;
+}

@@ -17,6 +17,9 @@
 //! | waitlist counter      | `WAITLIST`                  | `COUNTER`             | atomic counter for positions |
 //! | waitlisted e-mail     | `WAITLISTED#<email>`        | `WAITLISTED`          | once per e-mail, keeps the position stable |
 //! | webhook delivery      | `DELIVERY#<provider>#<id>`  | `DELIVERY`            | ledger: processing (with lease) or done; `purge_at` TTL |
+//! | customer → lead       | `CUSTOMER#<cus>`            | `CUSTOMER`            | written with the paid checkout's transaction |
+//! | subscription state    | `CUSTOMER#<cus>`            | `SUBSCRIPTION#<sub>`  | replaced only by an event at least as new |
+//! | invoice / payment     | `CUSTOMER#<cus>`            | `INVOICE#<in>`        | replaced only by an event at least as new |
 //!
 //! Global secondary indexes (projection ALL), on lead items only:
 //! - `by_stage`: `gsi1pk = STAGE#<stage>`, `gsi1sk = <next_action_date or ~>#<lead_id>`: the

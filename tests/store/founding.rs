@@ -138,24 +138,39 @@ async fn an_expired_hold_frees_its_spot_and_a_confirmed_one_locks_benefits() {
     assert_eq!(store.founding_tally(t0).await.unwrap().remaining, 19);
     assert_eq!(store.next_free_spot(t0).await.unwrap(), Some(spot(2)));
 
-    // While the hold lives, the same e-mail gets the same spot back.
-    let again = request("first@example.com", t0 + Duration::minutes(5));
-    match store
-        .hold_founding_spot(&again, t0 + Duration::minutes(5))
-        .await
-        .unwrap()
-    {
+    // While the hold lives, the same e-mail gets the same spot back, and the hold is extended
+    // to cover the new checkout.
+    let five_later = t0 + Duration::minutes(5);
+    let again = request("first@example.com", five_later);
+    let expires_at = match store.hold_founding_spot(&again, five_later).await.unwrap() {
         HoldOutcome::Held {
             spot,
             hold_ref,
             new,
-            ..
+            expires_at: extended,
         } => {
             assert_eq!((spot, new), (first_spot, false));
             assert_eq!(hold_ref, first.hold_ref);
+            assert_eq!(extended, again.expires_at);
+            assert!(extended > expires_at);
+            extended
         }
         other => panic!("unexpected {other:?}"),
-    }
+    };
+    // The first checkout's expiry no longer frees the extended hold.
+    assert_eq!(
+        store
+            .release_founding_hold(
+                &first.email,
+                first_spot,
+                &first.hold_ref,
+                Some(first.expires_at)
+            )
+            .await
+            .unwrap(),
+        ReleaseOutcome::NotHeld
+    );
+    assert_eq!(store.founding_tally(five_later).await.unwrap().held, 1);
 
     // Past its time the hold counts as free, with no job having run.
     let later = expires_at + Duration::seconds(1);

@@ -104,18 +104,9 @@ impl SalesStore {
 
     /// The lead a Stripe customer belongs to.
     pub async fn lead_id_for_customer(&self, customer: &str) -> Result<Option<LeadId>, StoreError> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .key(PK, s(customer_pk(customer)))
-            .key(SK, s("CUSTOMER"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        let found = self.get(customer_pk(customer), "CUSTOMER").await?;
         found
-            .item()
+            .as_ref()
             .map(|item| parse_s(item, "lead_id", LeadId::parse))
             .transpose()
     }
@@ -171,17 +162,13 @@ impl SalesStore {
         subscription: &str,
     ) -> Result<Option<SubscriptionState>, StoreError> {
         let found = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .key(PK, s(customer_pk(customer)))
-            .key(SK, s(format!("SUBSCRIPTION#{subscription}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+            .get(
+                customer_pk(customer),
+                format!("SUBSCRIPTION#{subscription}"),
+            )
+            .await?;
         found
-            .item()
+            .as_ref()
             .map(|item| {
                 Ok(SubscriptionState {
                     customer: customer.to_owned(),
@@ -227,18 +214,8 @@ impl SalesStore {
 
     /// A customer's invoices, by invoice id.
     pub async fn invoices(&self, customer: &str) -> Result<Vec<InvoiceRecord>, StoreError> {
-        let page = self
-            .client
-            .query()
-            .table_name(self.table_name())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(customer_pk(customer)))
-            .expression_attribute_values(":prefix", s("INVOICE#"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        page.items()
+        self.query_prefix(&customer_pk(customer), "INVOICE#")
+            .await?
             .iter()
             .map(|item| {
                 Ok(InvoiceRecord {

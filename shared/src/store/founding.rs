@@ -158,18 +158,11 @@ fn held_by<'a>(
 impl SalesStore {
     /// Every stored spot (spots never taken are not stored and count as free): one Query.
     pub async fn founding_spots(&self) -> Result<Vec<(SpotNumber, SpotState)>, StoreError> {
-        let page = self
-            .client
-            .query()
-            .table_name(self.table_name())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(keys::FOUNDING_PK))
-            .expression_attribute_values(":prefix", s(keys::SPOT_PREFIX))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        page.items().iter().map(decode_spot).collect()
+        self.query_prefix(keys::FOUNDING_PK, keys::SPOT_PREFIX)
+            .await?
+            .iter()
+            .map(decode_spot)
+            .collect()
     }
 
     /// Members, live holds and remaining spots at `now`: one Query.
@@ -356,18 +349,9 @@ impl SalesStore {
         &self,
         spot: SpotNumber,
     ) -> Result<Option<(SpotState, Option<HoldRef>)>, StoreError> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .key(PK, s(keys::FOUNDING_PK))
-            .key(SK, s(keys::spot_sk(spot)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        let found = self.get(keys::FOUNDING_PK, keys::spot_sk(spot)).await?;
         found
-            .item()
+            .as_ref()
             .map(|item| {
                 Ok((
                     decode_spot(item)?.1,

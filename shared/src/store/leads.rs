@@ -178,35 +178,17 @@ impl SalesStore {
         &self,
         email: &EmailAddress,
     ) -> Result<Option<LeadId>, StoreError> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .key(PK, s(keys::email(email)))
-            .key(SK, s(keys::EMAIL_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        let found = self.get(keys::email(email), keys::EMAIL_SK).await?;
         found
-            .item()
+            .as_ref()
             .map(|item| parse_s(item, "lead_id", LeadId::parse))
             .transpose()
     }
 
     /// A lead with its pipeline record (strongly consistent).
     pub async fn lead(&self, id: &LeadId) -> Result<Option<Lead>, StoreError> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .key(PK, s(keys::lead(id)))
-            .key(SK, s(keys::LEAD_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        found.item().map(decode_lead).transpose()
+        let found = self.get(keys::lead(id), keys::LEAD_SK).await?;
+        found.as_ref().map(decode_lead).transpose()
     }
 
     pub async fn lead_by_email(&self, email: &EmailAddress) -> Result<Option<Lead>, StoreError> {

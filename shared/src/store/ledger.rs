@@ -100,16 +100,13 @@ impl SalesStore {
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
                 let found = self
-                    .client
-                    .get_item()
-                    .table_name(self.table_name())
-                    .key(PK, s(keys::delivery(&key.provider, &key.id)))
-                    .key(SK, s(keys::DELIVERY_SK))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(StoreError::from_sdk)?;
-                match found.item().map(|item| get_s(item, "state")).transpose()? {
+                    .get(keys::delivery(&key.provider, &key.id), keys::DELIVERY_SK)
+                    .await?;
+                match found
+                    .as_ref()
+                    .map(|item| get_s(item, "state"))
+                    .transpose()?
+                {
                     Some(DONE) => Ok(Claim::Duplicate),
                     _ => Ok(Claim::InProgress),
                 }

@@ -137,4 +137,54 @@ impl SalesStore {
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }
+
+    /// One item by key, strongly consistent.
+    pub(crate) async fn get(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+    ) -> Result<Option<codec::Item>, StoreError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(self.table_name())
+            .key(table::PK, codec::s(pk))
+            .key(table::SK, codec::s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(found.item)
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix`, in sort-key order,
+    /// across all pages, strongly consistent.
+    pub(crate) async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<codec::Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(self.table_name())
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", codec::s(pk))
+                .expression_attribute_values(":prefix", codec::s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            let next = page.last_evaluated_key.filter(|key| !key.is_empty());
+            items.extend(page.items.unwrap_or_default());
+            match next {
+                Some(key) => start = Some(key),
+                None => return Ok(items),
+            }
+        }
+    }
 }

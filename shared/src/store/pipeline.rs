@@ -312,44 +312,16 @@ impl SalesStore {
 
     /// The summary by stage: one GetItem, never a scan.
     pub async fn pipeline_summary(&self) -> Result<PipelineSummary, StoreError> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .key(PK, s(keys::SUMMARY_PK))
-            .key(SK, s(keys::SUMMARY_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        decode_summary(found.item())
+        let found = self.get(keys::SUMMARY_PK, keys::SUMMARY_SK).await?;
+        decode_summary(found.as_ref())
     }
 
     /// Every stage change of a deal, oldest first.
     pub async fn stage_history(&self, id: &LeadId) -> Result<Vec<StageChange>, StoreError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(self.table_name())
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(keys::lead(id)))
-                .expression_attribute_values(":prefix", s(keys::HISTORY_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in page.items() {
-                entries.push(decode_history(item)?);
-            }
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
-        Ok(entries)
+        self.query_prefix(&keys::lead(id), keys::HISTORY_PREFIX)
+            .await?
+            .iter()
+            .map(decode_history)
+            .collect()
     }
 }

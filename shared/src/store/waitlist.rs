@@ -35,16 +35,12 @@ impl SalesStore {
     /// The e-mail's waitlist position, if it has joined.
     pub async fn waitlist_position(&self, email: &EmailAddress) -> Result<Option<u64>, StoreError> {
         let found = self
-            .client
-            .get_item()
-            .table_name(self.table_name())
-            .key(PK, s(keys::waitlisted(email)))
-            .key(SK, s(keys::WAITLISTED_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        found.item().map(|item| get_n(item, "position")).transpose()
+            .get(keys::waitlisted(email), keys::WAITLISTED_SK)
+            .await?;
+        found
+            .as_ref()
+            .map(|item| get_n(item, "position"))
+            .transpose()
     }
 
     /// Puts an e-mail on the waitlist once and returns its position, the same on every call.
@@ -127,29 +123,10 @@ impl SalesStore {
 
     /// The waitlist in position order.
     pub async fn waitlist(&self) -> Result<Vec<WaitlistEntry>, StoreError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(self.table_name())
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(keys::WAITLIST_PK))
-                .expression_attribute_values(":prefix", s(keys::WAITLIST_POS_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in page.items() {
-                entries.push(decode_entry(item)?);
-            }
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
-        Ok(entries)
+        self.query_prefix(keys::WAITLIST_PK, keys::WAITLIST_POS_PREFIX)
+            .await?
+            .iter()
+            .map(decode_entry)
+            .collect()
     }
 }

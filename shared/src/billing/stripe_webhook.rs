@@ -185,15 +185,7 @@ impl StripeWebhook {
         cause: &Cause,
     ) -> Result<&'static str, ApiError> {
         let now = self.clock.now();
-        let email = session
-            .email()
-            .and_then(|e| EmailAddress::parse(e).ok())
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "checkout session {} has no usable customer e-mail",
-                    session.id
-                ))
-            })?;
+        let email = session_email(session)?;
         let plan = session
             .metadata
             .get("plan_type")
@@ -257,15 +249,7 @@ impl StripeWebhook {
             return Ok("nothing_held");
         }
         let (spot, hold_ref) = founding_hold(session)?;
-        let email = session
-            .email()
-            .and_then(|e| EmailAddress::parse(e).ok())
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "checkout session {} has no usable customer e-mail",
-                    session.id
-                ))
-            })?;
+        let email = session_email(session)?;
         // Only a hold that lapses with this session: a newer checkout may have extended it.
         let lapsed_by = session
             .expires_at
@@ -282,6 +266,19 @@ impl StripeWebhook {
             },
         )
     }
+}
+
+/// The payer's e-mail, which finds the lead.
+fn session_email(session: &CheckoutSessionObject) -> Result<EmailAddress, ApiError> {
+    session
+        .email()
+        .and_then(|e| EmailAddress::parse(e).ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "checkout session {} has no usable customer e-mail",
+                session.id
+            ))
+        })
 }
 
 fn founding_hold(session: &CheckoutSessionObject) -> Result<(SpotNumber, HoldRef), ApiError> {

@@ -4,7 +4,10 @@
 //! - [`store`]: the DynamoDB table and every operation on it.
 
 pub mod billing;
+pub mod bookings;
+pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod http;
 pub mod providers;

@@ -44,9 +44,25 @@ impl Deps {
     }
 
     pub fn stripe_webhook_secrets(&self) -> Result<Vec<Secret>, StartupError> {
-        if self.config.stripe_webhook_secrets.is_empty() {
-            return Err(StartupError::Required("STRIPE_WEBHOOK_SECRET"));
-        }
-        Ok(self.config.stripe_webhook_secrets.clone())
+        required(&self.config.stripe_webhook_secrets, "STRIPE_WEBHOOK_SECRET")
     }
+
+    pub fn cal_webhook_secrets(&self) -> Result<Vec<Secret>, StartupError> {
+        required(&self.config.cal_webhook_secrets, "CAL_WEBHOOK_SECRET")
+    }
+
+    pub fn calendly_signing_keys(&self) -> Result<Vec<Secret>, StartupError> {
+        required(
+            &self.config.calendly_signing_keys,
+            "CALENDLY_WEBHOOK_SIGNING_KEY",
+        )
+    }
+}
+
+/// A webhook's secrets (current, then previous): at least one is needed to accept anything.
+fn required(secrets: &[Secret], name: &'static str) -> Result<Vec<Secret>, StartupError> {
+    if secrets.is_empty() {
+        return Err(StartupError::Required(name));
+    }
+    Ok(secrets.to_vec())
 }

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
-use crate::{checkout_handler, json_post, now, response_json};
+use crate::{checkout_handler, json_post, now};
+use sales_tests::response_json;
 
 /// Stripe's `POST /v1/checkout/sessions`, checking parameters as Stripe documents them.
 pub struct CheckoutSessions {

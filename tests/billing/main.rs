@@ -110,14 +110,3 @@ pub fn signed_event(body: &[u8], secret: &str, at: OffsetDateTime) -> lambda_htt
         None,
     )
 }
-
-pub async fn response_json(response: sales::http::HttpResponse) -> (u16, serde_json::Value) {
-    let status = response.status().as_u16();
-    let body = response.body().as_ref();
-    let value = if body.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(body).expect("JSON body")
-    };
-    (status, value)
-}

@@ -1,7 +1,7 @@
 use futures::future::join_all;
 use sales::billing::CustomerPortal;
 use sales::domain::{EmailAddress, FoundingBenefits, PipelineStage};
-use sales_tests::{apigw_request, fixture, TestTable};
+use sales_tests::{apigw_request, fixture, response_json, TestTable};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use wiremock::matchers::{method, path};
@@ -9,8 +9,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::checkout::{form, stripe_fake};
 use crate::{
-    checkout_handler, config, json_post, now, response_json, signed_event, stripe_client,
-    webhook_handler, WEBHOOK_SECRET,
+    checkout_handler, config, json_post, now, signed_event, stripe_client, webhook_handler,
+    WEBHOOK_SECRET,
 };
 
 fn vector() -> Value {

@@ -17,10 +17,15 @@ pub fn endpoint() -> String {
 }
 
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    dynamodb_client_at(&endpoint()).await
+}
+
+/// A client for a DynamoDB endpoint (an unreachable one shows what an outage does).
+pub async fn dynamodb_client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "ap-southeast-2".to_owned());
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(region))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "local-tests"))
         .load()
         .await;
@@ -49,6 +54,30 @@ impl TestTable {
         TestTable {
             store: SalesStore::new(client, name.clone()),
             name,
+        }
+    }
+
+    /// How many items the table holds (a Scan: tests only), to show that a refused request
+    /// wrote nothing.
+    pub async fn item_count(&self) -> usize {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .store
+                .client()
+                .scan()
+                .table_name(&self.name)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan the test table");
+            count += page.items().len();
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return count,
+            }
         }
     }
 
@@ -111,4 +140,16 @@ pub fn apigw_request(
 pub fn fixture(path: &str) -> Vec<u8> {
     let full = format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// A handler's response: status and JSON body (`Null` when empty).
+pub async fn response_json(response: sales::http::HttpResponse) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let body = response.body().as_ref();
+    let value = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(body).expect("JSON body")
+    };
+    (status, value)
 }

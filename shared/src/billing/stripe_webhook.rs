@@ -3,10 +3,11 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use serde_json::json;
-use time::Duration;
 
-use super::{Clock, PlanType};
+use super::PlanType;
+use crate::clock::Clock;
 use crate::config::Secret;
+use crate::delivery::{process_once, Applied};
 use crate::domain::signature::{verify_timestamped, STRIPE_TOLERANCE_SECONDS};
 use crate::domain::time_format;
 use crate::domain::{Cause, EmailAddress, HoldRef, LeadSource, NewLead, SpotNumber, HOLD_GRACE};
@@ -14,12 +15,9 @@ use crate::http::{body_bytes, header, json_response, ApiError, HttpResponse};
 use crate::providers::stripe_events::{
     CheckoutSessionObject, EventKind, InvoiceObject, StripeEvent,
 };
-use crate::store::{Claim, ConfirmOutcome, DeliveryKey, InvoiceRecord, SubscriptionState};
+use crate::store::{ConfirmOutcome, DeliveryKey, InvoiceRecord, SubscriptionState};
 use crate::telemetry::emit_count_metric;
 use crate::SalesStore;
-
-/// How long one invocation owns an event before a retry may take it over.
-pub const CLAIM_LEASE: Duration = Duration::seconds(60);
 
 #[derive(Debug)]
 pub struct StripeWebhook {
@@ -65,38 +63,10 @@ impl StripeWebhook {
             return Ok(json!({"received": true, "ignored": kind}));
         }
         let key = DeliveryKey::new("stripe", event.id.as_str());
-        let token = match self.store.claim_delivery(&key, CLAIM_LEASE, now).await? {
-            Claim::Won(token) => token,
-            Claim::Duplicate => {
-                tracing::info!(event = %event.id, "duplicate delivery; already processed");
-                return Ok(json!({"received": true, "duplicate": true}));
-            }
-            Claim::InProgress => {
-                return Err(ApiError::Busy(format!(
-                    "event {} is being processed by another invocation",
-                    event.id
-                )));
-            }
-        };
-        match self.apply(&event).await {
-            Ok(effect) => {
-                if !self
-                    .store
-                    .complete_delivery(&token, self.clock.now())
-                    .await?
-                {
-                    tracing::warn!(event = %event.id, "claim was taken over before completion; the effect is idempotent");
-                }
-                tracing::info!(event = %event.id, effect, "event processed");
-                Ok(json!({"received": true, "effect": effect}))
-            }
-            Err(err) => {
-                if let Err(abandon) = self.store.abandon_delivery(&token).await {
-                    tracing::warn!(error = %abandon, "could not abandon the claim; it lapses with its lease");
-                }
-                Err(err)
-            }
-        }
+        process_once(&self.store, &key, &self.clock, |_token| async {
+            Ok(Applied::effect(self.apply(&event).await?))
+        })
+        .await
     }
 
     async fn apply(&self, event: &StripeEvent) -> Result<&'static str, ApiError> {

@@ -1,5 +1,6 @@
 //! The sales domain, free of I/O: leads, the pipeline, founding spots, and signatures.
 
+pub mod booking;
 pub mod email;
 pub mod founding;
 pub mod lead;
@@ -7,6 +8,10 @@ pub mod pipeline;
 pub mod signature;
 pub mod time_format;
 
+pub use booking::{
+    bookings_drive, plan_booking, Attendee, Booking, BookingEffect, BookingEvent, BookingNotice,
+    BookingPlan, BookingProvider, BookingRef, BookingSlot, BookingStatus,
+};
 pub use email::{EmailAddress, EmailError};
 pub use founding::{
     choose_spot, FoundingBenefits, FoundingMember, FoundingTally, HoldRef, HoldWindow, SpotNumber,

@@ -75,14 +75,14 @@ impl SalesStore {
         now: OffsetDateTime,
     ) -> Result<PipelineChange, StoreError> {
         let mut extras = LeadExtras::default();
-        extras.sets.push(("plan_type", s(plan_type)));
+        extras.sets.push(("plan_type", Some(s(plan_type))));
         if let Some(subscription) = subscription {
             extras
                 .sets
-                .push(("stripe_subscription_id", s(subscription)));
+                .push(("stripe_subscription_id", Some(s(subscription))));
         }
         if let Some(customer) = customer {
-            extras.sets.push(("stripe_customer_id", s(customer)));
+            extras.sets.push(("stripe_customer_id", Some(s(customer))));
             let index = Put::builder()
                 .table_name(self.table_name())
                 .item(PK, s(customer_pk(customer)))

@@ -9,6 +9,7 @@
 //! The table design, with the access patterns it serves, is in [`table`].
 
 mod billing;
+mod bookings;
 mod codec;
 mod founding;
 mod leads;
@@ -24,6 +25,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
 pub use billing::{InvoiceRecord, Recorded, SubscriptionState};
+pub use bookings::{BookingOutcome, LeadBookings};
 pub use founding::{ConfirmOutcome, HoldOutcome, HoldRequest, ReleaseOutcome};
 pub use ledger::{Claim, ClaimToken, DeliveryKey};
 pub use pipeline::{PipelineChange, PipelineSummary};
@@ -51,6 +53,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("no such lead")]
     LeadNotFound,
+    /// A webhook delivery's claim ran out and another invocation took it over before this one
+    /// could complete it; that one finishes the work (the provider's retry finds it done).
+    #[error("the delivery's claim was taken over by another invocation")]
+    ClaimLost,
     /// The writer named a version of the lead that is no longer current.
     #[error("the lead was changed by someone else (now at version {current})")]
     VersionConflict { current: u64 },
@@ -59,7 +65,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the same request may succeed later (DynamoDB down, throttled, or contended).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::Contention(_))
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Contention(_) | StoreError::ClaimLost
+        )
     }
 
     pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
@@ -164,21 +173,39 @@ impl SalesStore {
         pk: &str,
         prefix: &str,
     ) -> Result<Vec<codec::Item>, StoreError> {
+        self.query_partition(pk, Some(prefix), None).await
+    }
+
+    /// Every item of partition `pk` (only sort keys starting with `prefix`, if given; none
+    /// starting with `skip`, if given), in sort-key order, across all pages, strongly consistent.
+    pub(crate) async fn query_partition(
+        &self,
+        pk: &str,
+        prefix: Option<&str>,
+        skip: Option<&str>,
+    ) -> Result<Vec<codec::Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let page = self
+            let mut request = self
                 .client
                 .query()
                 .table_name(self.table_name())
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", codec::s(pk))
-                .expression_attribute_values(":prefix", codec::s(prefix))
                 .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
+                .set_exclusive_start_key(start);
+            request = match prefix {
+                Some(prefix) => request
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", codec::s(prefix)),
+                None => request.key_condition_expression("pk = :pk"),
+            };
+            if let Some(skip) = skip {
+                request = request
+                    .filter_expression("NOT begins_with(sk, :skip)")
+                    .expression_attribute_values(":skip", codec::s(skip));
+            }
+            let page = request.send().await.map_err(StoreError::from_sdk)?;
             let next = page.last_evaluated_key.filter(|key| !key.is_empty());
             items.extend(page.items.unwrap_or_default());
             match next {

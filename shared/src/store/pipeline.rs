@@ -72,7 +72,7 @@ pub struct PipelineChange {
 /// More to write with a change to a deal, in the same transaction.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LeadExtras {
-    pub sets: Vec<(&'static str, AttributeValue)>,
+    pub sets: Vec<(&'static str, Option<AttributeValue>)>,
     pub items: Vec<TransactWriteItem>,
 }
 
@@ -257,7 +257,7 @@ impl SalesStore {
         stage_change: Option<&StageChange>,
         next_version: u64,
         now: OffsetDateTime,
-        extra_sets: &[(&'static str, AttributeValue)],
+        extra_sets: &[(&'static str, Option<AttributeValue>)],
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let rejected = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
         let mut expr = UpdateExpr::default();
@@ -265,7 +265,7 @@ impl SalesStore {
             expr.set_opt(name, value);
         }
         for (name, value) in extra_sets {
-            expr.set(name, value.clone());
+            expr.set_opt(name, value.clone());
         }
         expr.set("version", n(next_version));
         expr.set("updated_at", s(time_format::to_sortable(now)));

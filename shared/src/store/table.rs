@@ -9,6 +9,7 @@
 //! |-----------------------|-----------------------------|-----------------------|-------|
 //! | lead + pipeline record| `LEAD#<lead_id>`            | `LEAD`                | `version` for optimistic writes; GSI keys below |
 //! | stage history entry   | `LEAD#<lead_id>`            | `HISTORY#<version>`   | one per applied stage change, written in the same transaction as the change |
+//! | demo booking          | `LEAD#<lead_id>`            | `BOOKING#<provider>#<id>` | Cal.com uid / Calendly invitee URI; status, times, reschedule links; written with the lead (version bump) |
 //! | e-mail → lead         | `EMAIL#<email>`             | `EMAIL`               | makes the e-mail unique; created with the lead in one transaction |
 //! | pipeline summary      | `PIPELINE`                  | `SUMMARY`             | `<stage>_count/_value/_weighted`, updated in every change's transaction |
 //! | founding spot 1..20   | `FOUNDING`                  | `SPOT#01` … `SPOT#20` | `state` held (with `expires_at`, `hold_ref`) or member (with `benefits`) |
@@ -35,6 +36,8 @@
 //! |-----------------------------------------|---------|
 //! | find or create a lead by e-mail         | GetItem `EMAIL#`; if absent, TransactWriteItems (e-mail, lead, summary) |
 //! | read a lead / its history               | GetItem `LEAD#…/LEAD`; Query `LEAD#…` `begins_with(sk, HISTORY#)` |
+//! | a lead with its bookings                | Query `LEAD#…` (history filtered out) |
+//! | record a booking event                  | TransactWriteItems: lead (condition on `version`), bookings, history, summary, ledger completion |
 //! | change a deal                           | TransactWriteItems: lead (condition on `version`), history entry, summary |
 //! | pipeline summary by stage               | GetItem `PIPELINE/SUMMARY` (never a scan) |
 //! | deals in a stage / of a rep, by due date| Query `by_stage` / `by_assignee` |
@@ -217,6 +220,10 @@ pub(crate) mod keys {
     }
     pub fn history_sk(version: u64) -> String {
         format!("{HISTORY_PREFIX}{version:010}")
+    }
+    pub const BOOKING_PREFIX: &str = "BOOKING#";
+    pub fn booking_sk(booking: &crate::domain::BookingRef) -> String {
+        format!("{BOOKING_PREFIX}{}", booking.key())
     }
     pub fn email(email: &EmailAddress) -> String {
         format!("EMAIL#{email}")

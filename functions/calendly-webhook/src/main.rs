@@ -1,0 +1,18 @@
+//! Calendly's webhook (function URL): invitees created and cancelled, reschedules as both.
+
+use lambda_http::{run, service_fn, Error, Request};
+use sales::bookings::BookingWebhook;
+use sales::clock::Clock;
+use sales::runtime::Deps;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sales::telemetry::init_logging();
+    let deps = Deps::load().await?;
+    let secrets = deps.calendly_signing_keys()?;
+    let handler = &BookingWebhook::calendly(deps.store, secrets, Clock::system());
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(handler.handle(request).await)
+    }))
+    .await
+}

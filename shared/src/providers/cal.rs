@@ -1,0 +1,179 @@
+//! Cal.com booking webhooks (`BOOKING_CREATED`, `BOOKING_CANCELLED`, `BOOKING_RESCHEDULED`),
+//! with field names from Cal.com's source. A rescheduled booking carries its new `uid` and the
+//! old one in `rescheduleUid`. Cal.com sends no delivery id.
+
+use serde::Deserialize;
+
+use super::{timestamp, ParsedWebhook, PayloadError};
+use crate::domain::{
+    Attendee, BookingEvent, BookingNotice, BookingProvider, BookingSlot, EmailAddress,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    trigger_event: String,
+    #[serde(default)]
+    payload: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    uid: String,
+    start_time: String,
+    end_time: String,
+    title: Option<String>,
+    #[serde(default)]
+    attendees: Vec<CalAttendee>,
+    reschedule_uid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CalAttendee {
+    email: String,
+    name: Option<String>,
+}
+
+/// Parses a Cal.com webhook body.
+pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|e| PayloadError(format!("the body is not a Cal.com webhook: {e}")))?;
+    let trigger = envelope.trigger_event;
+    if !matches!(
+        trigger.as_str(),
+        "BOOKING_CREATED" | "BOOKING_CANCELLED" | "BOOKING_RESCHEDULED"
+    ) {
+        return Ok(ParsedWebhook::Ignored(trigger));
+    }
+    let payload: Payload = serde_json::from_value(envelope.payload)
+        .map_err(|e| PayloadError(format!("{trigger} payload: {e}")))?;
+    if payload.uid.trim().is_empty() {
+        return Err(PayloadError(format!("{trigger} payload: empty uid")));
+    }
+    let booker = payload
+        .attendees
+        .first()
+        .ok_or_else(|| PayloadError(format!("{trigger} payload: no attendees")))?;
+    let email = EmailAddress::parse(&booker.email)
+        .map_err(|e| PayloadError(format!("{trigger} payload: attendee e-mail: {e}")))?;
+    let slot = BookingSlot {
+        id: payload.uid,
+        start: timestamp("startTime", &payload.start_time)?,
+        end: timestamp("endTime", &payload.end_time)?,
+        title: payload.title,
+    };
+    let event = match trigger.as_str() {
+        "BOOKING_CANCELLED" => BookingEvent::Ended {
+            slot,
+            rescheduled: false,
+            replaced_by: None,
+        },
+        "BOOKING_RESCHEDULED" => {
+            let replaces = payload
+                .reschedule_uid
+                .filter(|uid| !uid.trim().is_empty())
+                .ok_or_else(|| {
+                    PayloadError("BOOKING_RESCHEDULED payload: no rescheduleUid".into())
+                })?;
+            BookingEvent::Booked {
+                slot,
+                replaces: Some(replaces),
+            }
+        }
+        _ => BookingEvent::Booked {
+            slot,
+            replaces: None,
+        },
+    };
+    Ok(ParsedWebhook::Notice(BookingNotice {
+        provider: BookingProvider::Cal,
+        trigger,
+        event,
+        attendee: Attendee {
+            email,
+            name: booker.name.clone().filter(|n| !n.trim().is_empty()),
+            company: None,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn fixture(trigger: &str) -> serde_json::Value {
+        let start = "2026-02-10T14:00:00.000Z";
+        serde_json::json!({
+            "triggerEvent": trigger,
+            "createdAt": "2026-02-01T09:12:45.123Z",
+            "payload": {
+                "uid": "new-uid",
+                "title": "30 Min Meeting",
+                "startTime": start,
+                "endTime": "2026-02-10T14:30:00.000Z",
+                "attendees": [{"name": "Ada Lovelace", "email": " Ada@Example.com "}],
+                "rescheduleUid": "old-uid"
+            }
+        })
+    }
+
+    fn notice(value: &serde_json::Value) -> BookingNotice {
+        match parse(value.to_string().as_bytes()).unwrap() {
+            ParsedWebhook::Notice(notice) => notice,
+            other => panic!("not a notice: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn created_is_a_new_booking_of_the_first_attendee() {
+        let notice = notice(&fixture("BOOKING_CREATED"));
+        assert_eq!(notice.attendee.email.as_str(), "ada@example.com");
+        assert_eq!(notice.attendee.name.as_deref(), Some("Ada Lovelace"));
+        match notice.event {
+            BookingEvent::Booked { slot, replaces } => {
+                assert_eq!(slot.id, "new-uid");
+                assert_eq!(slot.start, datetime!(2026-02-10 14:00 UTC));
+                assert_eq!(slot.end, datetime!(2026-02-10 14:30 UTC));
+                assert_eq!(replaces, None, "only a reschedule replaces");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rescheduled_replaces_the_old_uid_and_cancelled_ends() {
+        match notice(&fixture("BOOKING_RESCHEDULED")).event {
+            BookingEvent::Booked { replaces, .. } => {
+                assert_eq!(replaces.as_deref(), Some("old-uid"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            notice(&fixture("BOOKING_CANCELLED")).event,
+            BookingEvent::Ended {
+                rescheduled: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn other_triggers_are_ignored_and_broken_payloads_refused() {
+        assert_eq!(
+            parse(fixture("BOOKING_REQUESTED").to_string().as_bytes()),
+            Ok(ParsedWebhook::Ignored("BOOKING_REQUESTED".into()))
+        );
+        assert!(parse(b"{not json").is_err());
+        let mut no_attendee = fixture("BOOKING_CREATED");
+        no_attendee["payload"]["attendees"] = serde_json::json!([]);
+        assert!(parse(no_attendee.to_string().as_bytes()).is_err());
+        let mut bad_time = fixture("BOOKING_CREATED");
+        bad_time["payload"]["startTime"] = serde_json::json!("tomorrow");
+        assert!(parse(bad_time.to_string().as_bytes()).is_err());
+        let mut bad_email = fixture("BOOKING_CANCELLED");
+        bad_email["payload"]["attendees"][0]["email"] = serde_json::json!("nobody");
+        assert!(parse(bad_email.to_string().as_bytes()).is_err());
+    }
+}

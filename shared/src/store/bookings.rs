@@ -1,0 +1,219 @@
+//! Demo bookings: stored in their lead's partition, and changed together with the deal in one
+//! transaction conditioned on the lead's version, so that concurrent events for one lead are
+//! applied one after the other, each seeing the bookings the previous one wrote.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use time::OffsetDateTime;
+
+use super::codec::{get_s, opt_s, parse_s, s, Item};
+use super::leads::decode_lead;
+use super::ledger::ClaimToken;
+use super::table::{keys, PK, SK};
+use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
+use crate::domain::time_format;
+use crate::domain::{
+    apply_update, plan_booking, Booking, BookingEffect, BookingEvent, BookingProvider, BookingRef,
+    Cause, Lead, LeadId, StageChange, StageKept,
+};
+
+/// The lead attribute naming the booking that holds the deal in `demo_booked`.
+const HOLDER: &str = "demo_booking";
+const ENTITY: &str = "booking";
+
+/// A lead with its demo bookings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadBookings {
+    pub lead: Lead,
+    /// The booking that holds the deal in `demo_booked` (its "Demo" next action).
+    pub holder: Option<BookingRef>,
+    /// In key order (provider, then provider id).
+    pub bookings: Vec<Booking>,
+}
+
+/// What a booking event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingOutcome {
+    pub effect: BookingEffect,
+    /// The lead as it is now.
+    pub lead: Lead,
+    /// The history entry written, when the stage changed.
+    pub stage_change: Option<StageChange>,
+    /// Why a stage move the event asked for was not applied.
+    pub stage_kept: Option<StageKept>,
+    /// How many booking records were written.
+    pub bookings_written: usize,
+}
+
+fn decode_booking(item: &Item) -> Result<Booking, StoreError> {
+    Ok(Booking {
+        reference: BookingRef::new(
+            parse_s(item, "provider", str::parse::<BookingProvider>)?,
+            get_s(item, "booking_id")?,
+        ),
+        start: parse_s(item, "start", time_format::parse)?,
+        end: parse_s(item, "end", time_format::parse)?,
+        status: parse_s(item, "status", str::parse)?,
+        title: opt_s(item, "title")?.map(str::to_owned),
+        rescheduled_from: opt_s(item, "rescheduled_from")?.map(str::to_owned),
+        rescheduled_to: opt_s(item, "rescheduled_to")?.map(str::to_owned),
+    })
+}
+
+impl SalesStore {
+    fn booking_put(
+        &self,
+        lead: &LeadId,
+        booking: &Booking,
+        now: OffsetDateTime,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder()
+            .table_name(self.table_name())
+            .item(PK, s(keys::lead(lead)))
+            .item(SK, s(keys::booking_sk(&booking.reference)))
+            .item("entity", s(ENTITY))
+            .item("lead_id", s(lead.as_str()))
+            .item("provider", s(booking.reference.provider.as_str()))
+            .item("booking_id", s(booking.reference.id.as_str()))
+            .item("start", s(time_format::to_sortable(booking.start)))
+            .item("end", s(time_format::to_sortable(booking.end)))
+            .item("status", s(booking.status.as_str()))
+            .item("updated_at", s(time_format::to_sortable(now)));
+        for (name, value) in [
+            ("title", &booking.title),
+            ("rescheduled_from", &booking.rescheduled_from),
+            ("rescheduled_to", &booking.rescheduled_to),
+        ] {
+            if let Some(value) = value {
+                put = put.item(name, s(value.as_str()));
+            }
+        }
+        let put = put
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A lead, its bookings and the booking holding its deal: one Query over the lead's
+    /// partition (its history filtered out), strongly consistent.
+    pub async fn lead_bookings(&self, id: &LeadId) -> Result<Option<LeadBookings>, StoreError> {
+        let items = self
+            .query_partition(&keys::lead(id), None, Some(keys::HISTORY_PREFIX))
+            .await?;
+        let mut lead = None;
+        let mut holder = None;
+        let mut bookings = Vec::new();
+        for item in &items {
+            let sk = get_s(item, SK)?;
+            if sk == keys::LEAD_SK {
+                lead = Some(decode_lead(item)?);
+                holder = opt_s(item, HOLDER)?.and_then(BookingRef::parse_key);
+            } else if sk.starts_with(keys::BOOKING_PREFIX) {
+                bookings.push(decode_booking(item)?);
+            }
+        }
+        Ok(lead.map(|lead| LeadBookings {
+            lead,
+            holder,
+            bookings,
+        }))
+    }
+
+    /// Applies a booking event to a lead: the booking records, the deal (stage, next action,
+    /// history, summary) and, with `completion`, the webhook delivery's completion, all in one
+    /// transaction. A concurrent change to the lead makes it read again and decide again.
+    pub async fn record_booking(
+        &self,
+        lead_id: &LeadId,
+        provider: BookingProvider,
+        event: &BookingEvent,
+        cause: &Cause,
+        completion: Option<&ClaimToken>,
+        now: OffsetDateTime,
+    ) -> Result<BookingOutcome, StoreError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let state = self
+                .lead_bookings(lead_id)
+                .await?
+                .ok_or(StoreError::LeadNotFound)?;
+            let plan = plan_booking(
+                &state.lead.pipeline,
+                state.holder.as_ref(),
+                &state.bookings,
+                provider,
+                event,
+                now,
+            );
+            let lead = state.lead;
+            if !plan.writes_anything() {
+                if let Some(token) = completion {
+                    if !self.complete_delivery(token, now).await? {
+                        return Err(StoreError::ClaimLost);
+                    }
+                }
+                return Ok(BookingOutcome {
+                    effect: plan.effect,
+                    lead,
+                    stage_change: None,
+                    stage_kept: None,
+                    bookings_written: 0,
+                });
+            }
+            let outcome = apply_update(&lead.pipeline, &plan.update, cause, now);
+            let next_version = lead.version + 1;
+            let holder_set: Vec<_> = plan
+                .holder
+                .iter()
+                .map(|holder| (HOLDER, holder.as_ref().map(|h| s(h.key()))))
+                .collect();
+            let mut items = self.lead_change_items(
+                &lead,
+                &outcome.record,
+                outcome.stage_change.as_ref(),
+                next_version,
+                now,
+                &holder_set,
+            )?;
+            for booking in &plan.bookings {
+                items.push(self.booking_put(lead_id, booking, now)?);
+            }
+            if let Some(token) = completion {
+                items.push(self.delivery_completion(token, now)?);
+            }
+            let mut request = self.client.transact_write_items();
+            for item in items {
+                request = request.transact_items(item);
+            }
+            match request.send().await {
+                Ok(_) => {
+                    return Ok(BookingOutcome {
+                        effect: plan.effect,
+                        lead: Lead {
+                            pipeline: outcome.record,
+                            version: next_version,
+                            ..lead
+                        },
+                        stage_change: outcome.stage_change,
+                        stage_kept: outcome.stage_kept,
+                        bookings_written: plan.bookings.len(),
+                    })
+                }
+                Err(err) => match cancellation_codes(&err) {
+                    Some(codes) => {
+                        let failed = |code: Option<&String>| {
+                            code.map(String::as_str) == Some(CONDITION_FAILED)
+                        };
+                        if completion.is_some() && failed(codes.last()) {
+                            return Err(StoreError::ClaimLost);
+                        }
+                        // The lead changed since it was read: read again and decide again.
+                        if !failed(codes.first()) {
+                            backoff(attempt).await;
+                        }
+                    }
+                    None => return Err(StoreError::from_sdk(err)),
+                },
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+}

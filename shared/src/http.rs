@@ -106,6 +106,10 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::LeadNotFound => ApiError::NotFound("no such lead".into()),
+            StoreError::InvalidCursor(reason) => ApiError::Invalid {
+                field: "cursor",
+                reason,
+            },
             StoreError::VersionConflict { current } => ApiError::Conflict {
                 code: "version_conflict",
                 detail: json!({"current_version": current}),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod http;
+pub mod pipeline_api;
 pub mod providers;
 pub mod runtime;
 pub mod store;

@@ -98,6 +98,48 @@ pub fn apigw_request(
     base64_body: bool,
     jwt_claims: Option<serde_json::Value>,
 ) -> lambda_http::Request {
+    let authorizer =
+        jwt_claims.map(|claims| serde_json::json!({"jwt": {"claims": claims, "scopes": null}}));
+    apigw_event(method, path, "", headers, body, base64_body, authorizer)
+}
+
+/// A request to a route with IAM authorization, as API Gateway passes it after checking the
+/// caller's SigV4 signature (`user_arn: None`: no identity, as through `cargo lambda watch`).
+pub fn iam_request(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: Option<&serde_json::Value>,
+    user_arn: Option<&str>,
+) -> lambda_http::Request {
+    let authorizer = user_arn.map(|arn| {
+        serde_json::json!({"iam": {
+            "accessKey": "ASIATESTKEY", "accountId": "123456789012", "callerId": "AIDATESTCALLER",
+            "principalOrgId": null, "userArn": arn, "userId": "AIDATESTCALLER",
+            "cognitoIdentity": null
+        }})
+    });
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    apigw_event(
+        method,
+        path,
+        query,
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+        false,
+        authorizer,
+    )
+}
+
+fn apigw_event(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    base64_body: bool,
+    authorizer: Option<serde_json::Value>,
+) -> lambda_http::Request {
     use base64::Engine;
     let headers: serde_json::Map<String, serde_json::Value> = headers
         .iter()
@@ -120,14 +162,19 @@ pub fn apigw_request(
         "timeEpoch": 1_795_600_000_000_i64,
         "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "tests"}
     });
-    if let Some(claims) = jwt_claims {
-        context["authorizer"] = serde_json::json!({"jwt": {"claims": claims, "scopes": null}});
+    if let Some(authorizer) = authorizer {
+        context["authorizer"] = authorizer;
     }
+    let parameters: serde_json::Map<String, serde_json::Value> =
+        url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+            .collect();
     let event = serde_json::json!({
         "version": "2.0",
         "routeKey": format!("{method} {path}"),
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
+        "queryStringParameters": parameters,
         "headers": headers,
         "requestContext": context,
         "body": body,

@@ -1,6 +1,7 @@
 //! The sales domain, free of I/O: leads, the pipeline, founding spots, and signatures.
 
 pub mod booking;
+pub mod deal_edit;
 pub mod email;
 pub mod founding;
 pub mod lead;
@@ -12,6 +13,7 @@ pub use booking::{
     bookings_drive, plan_booking, Attendee, Booking, BookingEffect, BookingEvent, BookingNotice,
     BookingPlan, BookingProvider, BookingRef, BookingSlot, BookingStatus,
 };
+pub use deal_edit::{parse_date_or_time, parse_deal_edit, FieldError};
 pub use email::{EmailAddress, EmailError};
 pub use founding::{
     choose_spot, FoundingBenefits, FoundingMember, FoundingTally, HoldRef, HoldWindow, SpotNumber,

@@ -20,6 +20,45 @@ use super::{SalesStore, StoreError};
 use crate::domain::time_format;
 use crate::domain::{Cause, LeadId, PipelineStage, PipelineUpdate, StageMove};
 
+/// A customer's subscriptions and invoices.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BillingState {
+    pub subscriptions: Vec<SubscriptionState>,
+    pub invoices: Vec<InvoiceRecord>,
+}
+
+fn decode_subscription(customer: &str, item: &Item) -> Result<SubscriptionState, StoreError> {
+    Ok(SubscriptionState {
+        customer: customer.to_owned(),
+        subscription: get_s(item, "subscription")?.to_owned(),
+        status: get_s(item, "status")?.to_owned(),
+        cancel_at_period_end: item
+            .get("cancel_at_period_end")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        current_period_end: opt_n(item, "current_period_end")?,
+        event_id: get_s(item, "event_id")?.to_owned(),
+        event_created: get_n(item, "event_created")?,
+    })
+}
+
+fn decode_invoice(customer: &str, item: &Item) -> Result<InvoiceRecord, StoreError> {
+    Ok(InvoiceRecord {
+        customer: customer.to_owned(),
+        invoice: get_s(item, "invoice")?.to_owned(),
+        subscription: opt_s(item, "subscription")?.map(str::to_owned),
+        status: get_s(item, "status")?.to_owned(),
+        amount: get_n(item, "amount")?,
+        currency: get_s(item, "currency")?.to_owned(),
+        period_start: opt_n(item, "period_start")?,
+        period_end: opt_n(item, "period_end")?,
+        attempt_count: opt_n(item, "attempt_count")?,
+        event_id: get_s(item, "event_id")?.to_owned(),
+        event_created: get_n(item, "event_created")?,
+    })
+}
+
 fn customer_pk(customer: &str) -> String {
     format!("CUSTOMER#{customer}")
 }
@@ -169,21 +208,7 @@ impl SalesStore {
             .await?;
         found
             .as_ref()
-            .map(|item| {
-                Ok(SubscriptionState {
-                    customer: customer.to_owned(),
-                    subscription: get_s(item, "subscription")?.to_owned(),
-                    status: get_s(item, "status")?.to_owned(),
-                    cancel_at_period_end: item
-                        .get("cancel_at_period_end")
-                        .and_then(|v| v.as_bool().ok())
-                        .copied()
-                        .unwrap_or(false),
-                    current_period_end: opt_n(item, "current_period_end")?,
-                    event_id: get_s(item, "event_id")?.to_owned(),
-                    event_created: get_n(item, "event_created")?,
-                })
-            })
+            .map(|item| decode_subscription(customer, item))
             .transpose()
     }
 
@@ -217,22 +242,27 @@ impl SalesStore {
         self.query_prefix(&customer_pk(customer), "INVOICE#")
             .await?
             .iter()
-            .map(|item| {
-                Ok(InvoiceRecord {
-                    customer: customer.to_owned(),
-                    invoice: get_s(item, "invoice")?.to_owned(),
-                    subscription: opt_s(item, "subscription")?.map(str::to_owned),
-                    status: get_s(item, "status")?.to_owned(),
-                    amount: get_n(item, "amount")?,
-                    currency: get_s(item, "currency")?.to_owned(),
-                    period_start: opt_n(item, "period_start")?,
-                    period_end: opt_n(item, "period_end")?,
-                    attempt_count: opt_n(item, "attempt_count")?,
-                    event_id: get_s(item, "event_id")?.to_owned(),
-                    event_created: get_n(item, "event_created")?,
-                })
-            })
+            .map(|item| decode_invoice(customer, item))
             .collect()
+    }
+
+    /// Everything Stripe told us about a customer: subscriptions and invoices, one Query.
+    pub async fn billing_state(&self, customer: &str) -> Result<BillingState, StoreError> {
+        let mut state = BillingState::default();
+        for item in self
+            .query_partition(&customer_pk(customer), None, None)
+            .await?
+        {
+            let sk = get_s(&item, SK)?;
+            if sk.starts_with("SUBSCRIPTION#") {
+                state
+                    .subscriptions
+                    .push(decode_subscription(customer, &item)?);
+            } else if sk.starts_with("INVOICE#") {
+                state.invoices.push(decode_invoice(customer, &item)?);
+            }
+        }
+        Ok(state)
     }
 
     /// Flags a lead for a person's attention (no pipeline change).

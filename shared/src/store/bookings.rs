@@ -44,7 +44,7 @@ pub struct BookingOutcome {
     pub bookings_written: usize,
 }
 
-fn decode_booking(item: &Item) -> Result<Booking, StoreError> {
+pub(crate) fn decode_booking(item: &Item) -> Result<Booking, StoreError> {
     Ok(Booking {
         reference: BookingRef::new(
             parse_s(item, "provider", str::parse::<BookingProvider>)?,

@@ -11,6 +11,7 @@
 mod billing;
 mod bookings;
 mod codec;
+mod deals;
 mod founding;
 mod leads;
 mod ledger;
@@ -24,8 +25,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
-pub use billing::{InvoiceRecord, Recorded, SubscriptionState};
+pub use billing::{BillingState, InvoiceRecord, Recorded, SubscriptionState};
 pub use bookings::{BookingOutcome, LeadBookings};
+pub use deals::{Cursor, DealFilter, DealPage, DealQuery, LeadDetail};
 pub use founding::{ConfirmOutcome, HoldOutcome, HoldRequest, ReleaseOutcome};
 pub use ledger::{Claim, ClaimToken, DeliveryKey};
 pub use pipeline::{PipelineChange, PipelineSummary};
@@ -53,6 +55,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("no such lead")]
     LeadNotFound,
+    /// A list's cursor that this store did not hand out (or for another list).
+    #[error("{0}")]
+    InvalidCursor(String),
     /// A webhook delivery's claim ran out and another invocation took it over before this one
     /// could complete it; that one finishes the work (the provider's retry finds it done).
     #[error("the delivery's claim was taken over by another invocation")]

@@ -133,7 +133,7 @@ fn decode_summary(item: Option<&Item>) -> Result<PipelineSummary, StoreError> {
     Ok(PipelineSummary { stages })
 }
 
-fn decode_history(item: &Item) -> Result<StageChange, StoreError> {
+pub(crate) fn decode_history(item: &Item) -> Result<StageChange, StoreError> {
     Ok(StageChange {
         from: parse_s(item, "from", str::parse)?,
         to: parse_s(item, "to", str::parse)?,

@@ -1,0 +1,18 @@
+//! The sales team's pipeline API (HTTP API routes with IAM authorization): summary, deals,
+//! one deal in full, create and edit deals, founding members and the waitlist.
+
+use lambda_http::{run, service_fn, Error, Request};
+use sales::clock::Clock;
+use sales::pipeline_api::PipelineApi;
+use sales::runtime::Deps;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sales::telemetry::init_logging();
+    let deps = Deps::load().await?;
+    let handler = &PipelineApi::new(deps.store, Clock::system());
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(handler.handle(request).await)
+    }))
+    .await
+}

@@ -1,0 +1,274 @@
+//! The `pipeline` function: the sales team's HTTP API (HTTP API routes with IAM authorization).
+//!
+//! | route | answer |
+//! |-------|--------|
+//! | `GET /pipeline/summary` | per stage: count, total and weighted `deal_value_aud` (one GetItem) |
+//! | `GET /pipeline/leads?stage=&assigned_to=&due_before=&limit=&cursor=` | deals by next action date, paginated |
+//! | `GET /pipeline/leads/{lead_id}` | lead, pipeline record, history, bookings, billing |
+//! | `POST /pipeline/leads` | `{email, name?, company?, source?}` → 201 new, 200 existing |
+//! | `PATCH /pipeline/leads/{lead_id}` | `{version, stage?, next_action?, next_action_date?, assigned_to?, deal_value_aud?, probability?}` |
+//! | `GET /founding/members`, `GET /founding/waitlist` | in spot / position order |
+//!
+//! Routing is on the path's last segments, so the same handler serves API Gateway's paths and
+//! `cargo lambda watch`'s `/lambda-url/pipeline/...`.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::clock::Clock;
+use crate::domain::{
+    parse_date_or_time, parse_deal_edit, Cause, EmailAddress, FieldError, LeadId, LeadSource,
+    NewLead, PipelineStage,
+};
+use crate::http::{json_body, json_response, ApiError, HttpResponse};
+use crate::store::{Cursor, DealFilter, DealQuery};
+use crate::SalesStore;
+
+/// Deals per page unless `limit` says otherwise.
+pub const DEFAULT_PAGE: i32 = 25;
+pub const MAX_PAGE: i32 = 100;
+
+#[derive(Debug)]
+pub struct PipelineApi {
+    store: SalesStore,
+    clock: Clock,
+}
+
+impl From<FieldError> for ApiError {
+    fn from(err: FieldError) -> Self {
+        ApiError::Invalid {
+            field: err.field,
+            reason: err.reason,
+        }
+    }
+}
+
+/// Who is calling: the IAM identity API Gateway verified (`user:<arn>` in the history).
+pub fn caller(request: &Request) -> Option<String> {
+    let RequestContext::ApiGatewayV2(context) = request.request_context_ref()? else {
+        return None;
+    };
+    let iam = context.authorizer.as_ref()?.iam.as_ref()?;
+    iam.user_arn
+        .clone()
+        .or_else(|| iam.caller_id.clone())
+        .filter(|who| !who.trim().is_empty())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateLead {
+    email: String,
+    name: Option<String>,
+    company: Option<String>,
+    source: Option<String>,
+}
+
+fn optional_text(field: &'static str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) if text.chars().count() > 200 => Err(ApiError::Invalid {
+            field,
+            reason: "at most 200 characters".into(),
+        }),
+        Some(text) => Ok(Some(text.to_owned())),
+    }
+}
+
+fn lead_id(raw: &str) -> Result<LeadId, ApiError> {
+    LeadId::parse(raw).map_err(|_| ApiError::NotFound(format!("no lead {raw:?}")))
+}
+
+/// Parses the list's query parameters into a [`DealQuery`].
+pub fn deal_query(params: &[(&str, &str)]) -> Result<DealQuery, FieldError> {
+    let mut stage = None;
+    let mut assigned_to = None;
+    let mut due_before = None;
+    let mut limit = DEFAULT_PAGE;
+    let mut cursor = None;
+    for (name, value) in params {
+        match *name {
+            "stage" => {
+                stage = Some(
+                    value
+                        .parse::<PipelineStage>()
+                        .map_err(|e| FieldError::new("stage", e.to_string()))?,
+                )
+            }
+            "assigned_to" => {
+                let who = value.trim();
+                if who.is_empty() {
+                    return Err(FieldError::new("assigned_to", "must not be empty"));
+                }
+                assigned_to = Some(who.to_owned());
+            }
+            "due_before" => {
+                due_before =
+                    Some(parse_date_or_time(value).map_err(|e| FieldError::new("due_before", e))?)
+            }
+            "limit" => {
+                limit = value
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        FieldError::new("limit", format!("a whole number from 1 to {MAX_PAGE}"))
+                    })?
+            }
+            "cursor" => {
+                cursor = Some(Cursor::parse(value).map_err(|e| FieldError::new("cursor", e.to_string()))?)
+            }
+            other => {
+                return Err(FieldError::new(
+                    "query",
+                    format!("unknown parameter {other:?}; use stage, assigned_to, due_before, limit, cursor"),
+                ))
+            }
+        }
+    }
+    let filter = match (assigned_to, stage) {
+        (Some(who), stage) => DealFilter::Assignee { who, stage },
+        (None, Some(stage)) => DealFilter::Stage(stage),
+        (None, None) => {
+            return Err(FieldError::new(
+                "stage",
+                "give stage or assigned_to (each list reads one index partition)",
+            ))
+        }
+    };
+    Ok(DealQuery {
+        filter,
+        due_before,
+        limit,
+        cursor,
+    })
+}
+
+impl PipelineApi {
+    pub fn new(store: SalesStore, clock: Clock) -> Self {
+        PipelineApi { store, clock }
+    }
+
+    pub async fn handle(&self, request: Request) -> HttpResponse {
+        match self.route(&request).await {
+            Ok((status, body)) => json_response(status, &body),
+            Err(err) => err.into_response(),
+        }
+    }
+
+    async fn route(&self, request: &Request) -> Result<(StatusCode, Value), ApiError> {
+        let path = request.raw_http_path();
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let method = request.method();
+        let ok = |value: Value| Ok((StatusCode::OK, value));
+        match segments.as_slice() {
+            [.., "pipeline", "summary"] if method == Method::GET => {
+                ok(json!(self.store.pipeline_summary().await?))
+            }
+            [.., "pipeline", "leads"] if method == Method::GET => {
+                let params = request.query_string_parameters();
+                let pairs: Vec<(&str, &str)> = params.iter().collect();
+                let query = deal_query(&pairs)?;
+                ok(json!(self.store.list_deals(&query).await?))
+            }
+            [.., "pipeline", "leads"] if method == Method::POST => self.create(request).await,
+            [.., "pipeline", "leads", id] if method == Method::GET => {
+                let detail = self
+                    .store
+                    .lead_detail(&lead_id(id)?)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound(format!("no lead {id:?}")))?;
+                ok(json!(detail))
+            }
+            [.., "pipeline", "leads", id] if method == Method::PATCH => {
+                self.edit(request, &lead_id(id)?).await
+            }
+            [.., "founding", "members"] if method == Method::GET => {
+                ok(json!({"members": self.store.founding_members().await?}))
+            }
+            [.., "founding", "waitlist"] if method == Method::GET => {
+                ok(json!({"waitlist": self.store.waitlist().await?}))
+            }
+            [.., "pipeline", "summary" | "leads"]
+            | [.., "pipeline", "leads", _]
+            | [.., "founding", "members" | "waitlist"] => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::NotFound(format!("no route {method} {path}"))),
+        }
+    }
+
+    async fn create(&self, request: &Request) -> Result<(StatusCode, Value), ApiError> {
+        let body: CreateLead = json_body(request)?;
+        let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::Invalid {
+            field: "email",
+            reason: e.to_string(),
+        })?;
+        let source = match body.source.as_deref().map(str::trim) {
+            None | Some("") => LeadSource::SalesTeam,
+            Some(raw) => raw.parse().map_err(|reason| ApiError::Invalid {
+                field: "source",
+                reason,
+            })?,
+        };
+        let mut new_lead = NewLead::new(email, source);
+        new_lead.name = optional_text("name", body.name)?;
+        new_lead.company = optional_text("company", body.company)?;
+        let found = self
+            .store
+            .find_or_create_lead(&new_lead, self.clock.now())
+            .await?;
+        let lead = self
+            .store
+            .lead(&found.id)
+            .await?
+            .ok_or_else(|| ApiError::Internal("a lead just found is gone".into()))?;
+        let status = if found.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok((status, json!({"lead": lead, "created": found.created})))
+    }
+
+    async fn edit(&self, request: &Request, id: &LeadId) -> Result<(StatusCode, Value), ApiError> {
+        let who = caller(request).ok_or(ApiError::Unauthorized)?;
+        let body: Map<String, Value> = json_body(request)?;
+        let version = match body.get("version") {
+            Some(value) => value
+                .as_u64()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| ApiError::Invalid {
+                    field: "version",
+                    reason: "the version you read (a whole number)".into(),
+                })?,
+            None => return Err(ApiError::Invalid {
+                field: "version",
+                reason:
+                    "required: the version you read, so that a concurrent edit is not overwritten"
+                        .into(),
+            }),
+        };
+        let update = parse_deal_edit(&body, &["version"])?;
+        let change = self
+            .store
+            .update_pipeline(
+                id,
+                &update,
+                &Cause::user(&who),
+                Some(version),
+                self.clock.now(),
+            )
+            .await?;
+        tracing::info!(lead_id = %id, caller = %who, written = change.written, "deal edited");
+        Ok((
+            StatusCode::OK,
+            json!({
+                "lead": change.lead,
+                "stage_change": change.stage_change,
+                "stage_kept": change.stage_kept,
+            }),
+        ))
+    }
+}

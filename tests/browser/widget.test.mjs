@@ -1,0 +1,160 @@
+// The landing-page widget in a real browser (Debian's Chromium, driven by playwright-core)
+// against the local stack that `make e2e` starts: live count, a bad e-mail, a founding checkout
+// through the Stripe stand-in's page and back, sold out with a waitlist position, a phone-width
+// screen. Saves a screenshot of each state.
+//
+// Environment (make e2e sets it):
+//   WIDGET_URL       the example page, e.g. http://127.0.0.1:8080/example.html
+//   CHECKOUT_URL     create-checkout, e.g. http://127.0.0.1:9000/lambda-url/create-checkout/billing/create-checkout
+//   STANDIN_URL      the Stripe stand-in, e.g. http://127.0.0.1:12111
+//   SCREENSHOTS      where to save the screenshots (default target/browser-screenshots)
+//   CHROMIUM         the browser (default /usr/bin/chromium)
+
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const env = (name, fallback) => {
+  const value = process.env[name] || fallback;
+  if (!value) {
+    console.error(`widget test: ${name} is not set (run it with make e2e)`);
+    process.exit(2);
+  }
+  return value;
+};
+
+const WIDGET_URL = env("WIDGET_URL");
+const CHECKOUT_URL = env("CHECKOUT_URL");
+const STANDIN_URL = env("STANDIN_URL", "http://127.0.0.1:12111");
+const SHOTS = resolve(env("SCREENSHOTS", "target/browser-screenshots"));
+const STANDIN_KEY = "sk_test_local_standin";
+mkdirSync(SHOTS, { recursive: true });
+
+// The flags that work on these machines' closed network (see the env notes).
+const browser = await chromium.launch({
+  executablePath: env("CHROMIUM", "/usr/bin/chromium"),
+  headless: true,
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+
+const shots = [];
+async function shot(page, name, what) {
+  const path = join(SHOTS, name);
+  await page.screenshot({ path, fullPage: true });
+  shots.push({ path, what });
+  console.log(`screenshot ${path}: ${what}`);
+}
+
+const banner = (page) => page.locator(".aos-banner");
+const status = (page) => page.locator(".aos-status");
+
+/** Reloads until the banner says `text` (founding-spots caches for 5 s per instance). */
+async function bannerBecomes(page, pattern, seconds = 30) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const text = (await banner(page).textContent()) || "";
+    if (pattern.test(text)) return text;
+    if (Date.now() > deadline) {
+      assert.fail(`banner never matched ${pattern}; last: ${JSON.stringify(text)}`);
+    }
+    await page.waitForTimeout(1500);
+    await page.reload();
+    await page.waitForFunction(() => !/Loading/.test(document.querySelector(".aos-banner")?.textContent || "Loading"));
+  }
+}
+
+async function standinSessions(email) {
+  const response = await fetch(`${STANDIN_URL}/v1/checkout/sessions?customer_email=${encodeURIComponent(email)}`, {
+    headers: { Authorization: `Bearer ${STANDIN_KEY}` },
+  });
+  assert.equal(response.status, 200);
+  const body = await response.json();
+  return body.data.filter((s) => s.customer_email === email);
+}
+
+/** A founding member made over HTTP: checkout, then "Pay" through the stand-in. */
+async function payFounding(email) {
+  const response = await fetch(CHECKOUT_URL, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email, plan_type: "founding" }),
+  });
+  const body = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(body));
+  const paid = await fetch(`${STANDIN_URL}/checkout/${body.session_id}/pay`, { method: "POST" });
+  const result = await paid.json();
+  assert.equal(result.webhook.status, 200, JSON.stringify(result));
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  page.on("pageerror", (err) => assert.fail(`page error: ${err.message}`));
+
+  // 1. The live count.
+  await page.goto(WIDGET_URL);
+  const start = await bannerBecomes(page, /(\d+) of 20 founding spots left/);
+  const before = Number(/(\d+) of 20/.exec(start)[1]);
+  assert.equal(before, 20, "a fresh table: all 20 spots free");
+  assert.match(start, /40% lifetime discount/);
+  await shot(page, "1-live-count.png", `the banner from GET /billing/founding-spots: "${start}"`);
+
+  // 2. A bad e-mail: the API's 400 in plain words, focus on the field, the button usable again.
+  await page.getByLabel("Work e-mail").fill("ada@example");
+  await page.getByRole("button", { name: "Become a founding member" }).click();
+  await status(page).filter({ hasText: "valid e-mail" }).waitFor();
+  assert.equal(await page.getByLabel("Work e-mail").getAttribute("aria-invalid"), "true");
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("type")), "email");
+  assert.equal(await page.getByRole("button", { name: "Become a founding member" }).isDisabled(), false);
+  await shot(page, "2-bad-email.png", "create-checkout answered 400 (field email); the widget says so in plain words");
+
+  // 3. The founding form: a double click sends one request, then the stand-in's checkout page.
+  const founder = `founder-${Date.now()}@example.com`;
+  await page.getByLabel("Work e-mail").fill(founder);
+  await page.getByLabel("Company (optional)").fill("Acme Agency");
+  const submit = page.getByRole("button", { name: "Become a founding member" });
+  await submit.dblclick();
+  await page.waitForURL(`${STANDIN_URL}/checkout/**`);
+  assert.equal((await standinSessions(founder)).length, 1, "one checkout for a double click");
+  await page.getByText(founder).first().waitFor();
+  await shot(page, "3-checkout.png", "the Stripe stand-in's checkout page for the founding plan");
+
+  // 4. Pay, come back, and the count has dropped by one.
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.waitForURL((url) => url.toString().startsWith(new URL(WIDGET_URL).origin));
+  const after = await bannerBecomes(page, /19 of 20 founding spots left/);
+  await shot(page, "4-after-payment.png", `back on the landing page after paying: "${after}"`);
+
+  // 5. Sold out: 19 more members, then the banner and the waitlist.
+  for (let n = 0; n < 19; n += 1) {
+    await payFounding(`member-${n}-${Date.now()}@example.com`);
+  }
+  const soldOut = await bannerBecomes(page, /All 20 founding spots are taken/);
+  assert.equal(await page.getByRole("button", { name: "Join the waitlist" }).count(), 1);
+  await shot(page, "5-sold-out.png", `all 20 taken: "${soldOut}"`);
+  await page.getByLabel("Work e-mail").fill(`late-${Date.now()}@example.com`);
+  await page.getByRole("button", { name: "Join the waitlist" }).click();
+  const waitlisted = await status(page).filter({ hasText: "on the waitlist" }).textContent();
+  assert.match(waitlisted, /You are number \d+ on the waitlist/);
+  await shot(page, "6-waitlisted.png", `the 409 founding_full answer with its position: "${waitlisted}"`);
+
+  // 6. A phone-width screen: nothing wider than the screen, the form usable.
+  const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
+  const small = await phone.newPage();
+  await small.goto(WIDGET_URL);
+  await bannerBecomes(small, /founding spots/);
+  const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
+  const box = await small.getByRole("button", { name: "Book a Demo" }).boundingBox();
+  assert.ok(box && box.height >= 44, "touch targets are at least 44px tall");
+  assert.equal(await small.getByRole("button", { name: "Book a Demo" }).getAttribute("data-cal-link"), "keiracom/demo");
+  await shot(small, "7-phone.png", "the widget at 375px wide");
+
+  console.log(`widget test: passed (${shots.length} screenshots in ${SHOTS})`);
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,272 @@
+/*!
+ * Agency OS founding-member widget. No framework, no build step.
+ *
+ * Drop it into a page:
+ *
+ *   <link rel="stylesheet" href="agency-os-widget.css">
+ *   <div data-agency-os-widget
+ *        data-api-base="https://api.example.com"      (the HTTP API's URL)
+ *        data-cal-link="keiracom/demo"></div>          (the Cal.com event to book)
+ *   <script src="agency-os-widget.js" defer></script>
+ *
+ * Optional attributes: data-success-url, data-cancel-url (must be allowed by the API),
+ * data-endpoint-founding-spots / data-endpoint-create-checkout (full URLs, for a stack whose
+ * functions are not behind one base URL, such as `cargo lambda watch`).
+ * Or from script: AgencyOSWidget.mount(element, {apiBase, calLink, ...}).
+ */
+(function () {
+  "use strict";
+
+  var TOTAL_FALLBACK = 20;
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") {
+        node.textContent = attrs[key];
+      } else {
+        node.setAttribute(key, attrs[key]);
+      }
+    });
+    (children || []).forEach(function (child) {
+      node.appendChild(child);
+    });
+    return node;
+  }
+
+  function trimSlash(url) {
+    return String(url || "").replace(/\/+$/, "");
+  }
+
+  /** What a person should read for an API answer that is not a success. */
+  function explain(status, body) {
+    body = body || {};
+    if (status === 0) {
+      return "We could not reach our servers. Check your connection and try again.";
+    }
+    if (status === 400 && body.field === "email") {
+      return "Please enter a valid e-mail address, like name@company.com.";
+    }
+    if (status === 400 && body.field === "company_name") {
+      return "Please shorten the company name.";
+    }
+    if (status === 409 && body.error === "founding_full") {
+      return "All founding spots are taken. You are number " + body.waitlist_position +
+        " on the waitlist; we will e-mail you if a spot opens.";
+    }
+    if (status === 409 && body.error === "already_founding_member") {
+      return "This e-mail already holds founding spot #" + body.spot_number + ".";
+    }
+    if (status === 413) {
+      return "That is more text than we can take; please shorten it.";
+    }
+    if (status === 429) {
+      return "Lots of people are signing up right now. Please try again in a few seconds.";
+    }
+    if (status >= 500) {
+      return "The service is unavailable right now. Please try again in a minute.";
+    }
+    return "Something went wrong (" + status + "). Please try again.";
+  }
+
+  function request(method, url, payload) {
+    var init = { method: method, headers: { Accept: "application/json" } };
+    if (payload) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(payload);
+    }
+    return fetch(url, init).then(
+      function (response) {
+        return response.text().then(function (text) {
+          var body = null;
+          try {
+            body = text ? JSON.parse(text) : null;
+          } catch (ignored) {
+            body = null;
+          }
+          return { status: response.status, body: body };
+        });
+      },
+      function () {
+        return { status: 0, body: null };
+      }
+    );
+  }
+
+  function Widget(root, options) {
+    this.root = root;
+    this.options = options;
+    this.busy = false;
+    this.soldOut = false;
+    var base = trimSlash(options.apiBase);
+    this.spotsUrl = options.foundingSpotsUrl || base + "/billing/founding-spots";
+    this.checkoutUrl = options.createCheckoutUrl || base + "/billing/create-checkout";
+    this.render();
+    this.refresh();
+  }
+
+  Widget.prototype.render = function () {
+    var id = "aos-" + Math.random().toString(36).slice(2, 8);
+    this.banner = el("p", { class: "aos-banner", "aria-live": "polite", text: "Loading founding spots…" });
+    this.email = el("input", {
+      id: id + "-email", name: "email", type: "email", required: "", autocomplete: "email",
+      inputmode: "email", placeholder: "you@company.com", "aria-describedby": id + "-status"
+    });
+    this.company = el("input", {
+      id: id + "-company", name: "company", type: "text", autocomplete: "organization",
+      maxlength: "200", placeholder: "Your agency"
+    });
+    this.submit = el("button", { type: "submit", class: "aos-primary", text: "Become a founding member" });
+    this.standard = el("button", { type: "button", class: "aos-secondary", text: "Start on the standard plan" });
+    this.status = el("p", { id: id + "-status", class: "aos-status", role: "status", "aria-live": "polite" });
+    this.form = el("form", { class: "aos-form", novalidate: "" }, [
+      el("div", { class: "aos-field" }, [
+        el("label", { for: id + "-email", text: "Work e-mail" }), this.email
+      ]),
+      el("div", { class: "aos-field" }, [
+        el("label", { for: id + "-company", text: "Company (optional)" }), this.company
+      ]),
+      el("div", { class: "aos-actions" }, [this.submit, this.standard]),
+      this.status
+    ]);
+    var calLink = this.options.calLink || "";
+    this.demo = el("button", {
+      type: "button", class: "aos-demo", "data-cal-link": calLink, text: "Book a Demo"
+    });
+    var self = this;
+    this.form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      self.checkout("founding");
+    });
+    this.standard.addEventListener("click", function () {
+      self.checkout("standard");
+    });
+    this.demo.addEventListener("click", function () {
+      // Cal.com's embed (if the page loads it) opens its own modal for data-cal-link buttons;
+      // without it, open the booking page.
+      if (!window.Cal && calLink) {
+        window.open("https://cal.com/" + calLink, "_blank", "noopener");
+      }
+    });
+    var section = el("section", { class: "aos-widget", "aria-label": "Founding membership" }, [
+      this.banner, this.form, el("p", { class: "aos-or", text: "Not sure yet?" }), this.demo
+    ]);
+    this.root.innerHTML = "";
+    this.root.appendChild(section);
+  };
+
+  Widget.prototype.refresh = function () {
+    var self = this;
+    return request("GET", this.spotsUrl).then(function (answer) {
+      var body = answer.body;
+      if (answer.status !== 200 || !body) {
+        self.banner.textContent = "Founding membership: 40% lifetime discount.";
+        return;
+      }
+      var total = body.total || TOTAL_FALLBACK;
+      self.soldOut = body.remaining <= 0;
+      self.root.setAttribute("data-remaining", String(body.remaining));
+      if (self.soldOut) {
+        self.banner.textContent = "All " + total + " founding spots are taken. Join the waitlist and we will e-mail you if one opens.";
+        self.submit.textContent = "Join the waitlist";
+        self.banner.classList.add("aos-sold-out");
+      } else {
+        self.banner.textContent = body.remaining + " of " + total + " founding spots left — " +
+          (body.discount_percent || 40) + "% lifetime discount";
+        self.submit.textContent = "Become a founding member";
+        self.banner.classList.remove("aos-sold-out");
+      }
+    });
+  };
+
+  Widget.prototype.setBusy = function (busy) {
+    this.busy = busy;
+    this.submit.disabled = busy;
+    this.standard.disabled = busy;
+    this.form.setAttribute("aria-busy", busy ? "true" : "false");
+  };
+
+  Widget.prototype.showError = function (message, focusEmail) {
+    this.status.textContent = message;
+    this.status.classList.add("aos-error");
+    if (focusEmail) {
+      this.email.setAttribute("aria-invalid", "true");
+      this.email.focus();
+    }
+  };
+
+  Widget.prototype.checkout = function (plan) {
+    if (this.busy) {
+      return; // never double-submit
+    }
+    var email = this.email.value.trim();
+    this.status.textContent = "";
+    this.status.classList.remove("aos-error");
+    this.email.removeAttribute("aria-invalid");
+    if (!email || email.indexOf("@") < 1) {
+      this.showError(explain(400, { field: "email" }), true);
+      return;
+    }
+    var payload = { email: email, plan_type: plan };
+    var company = this.company.value.trim();
+    if (company) {
+      payload.company_name = company;
+    }
+    if (this.options.successUrl) {
+      payload.success_url = this.options.successUrl;
+    }
+    if (this.options.cancelUrl) {
+      payload.cancel_url = this.options.cancelUrl;
+    }
+    var self = this;
+    this.setBusy(true);
+    this.status.textContent = "Starting checkout…";
+    return request("POST", this.checkoutUrl, payload).then(function (answer) {
+      if (answer.status === 200 && answer.body && answer.body.checkout_url) {
+        self.status.textContent = "Taking you to checkout…";
+        window.location.assign(answer.body.checkout_url);
+        return; // stay disabled while the page changes
+      }
+      self.setBusy(false);
+      var body = answer.body || {};
+      if (answer.status === 409 && body.error === "founding_full") {
+        self.status.classList.add("aos-waitlisted");
+        self.status.textContent = explain(409, body);
+        self.refresh();
+        return;
+      }
+      self.showError(explain(answer.status, body), answer.status === 400 && body.field === "email");
+    });
+  };
+
+  function fromAttributes(node) {
+    return {
+      apiBase: node.getAttribute("data-api-base") || "",
+      calLink: node.getAttribute("data-cal-link") || "",
+      successUrl: node.getAttribute("data-success-url") || "",
+      cancelUrl: node.getAttribute("data-cancel-url") || "",
+      foundingSpotsUrl: node.getAttribute("data-endpoint-founding-spots") || "",
+      createCheckoutUrl: node.getAttribute("data-endpoint-create-checkout") || ""
+    };
+  }
+
+  var api = {
+    mount: function (node, options) {
+      return new Widget(node, options || fromAttributes(node));
+    },
+    explain: explain
+  };
+  window.AgencyOSWidget = api;
+
+  function mountAll() {
+    var nodes = document.querySelectorAll("[data-agency-os-widget]");
+    Array.prototype.forEach.call(nodes, function (node) {
+      node.agencyOSWidget = api.mount(node);
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", mountAll);
+  } else {
+    mountAll();
+  }
+})();

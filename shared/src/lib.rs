@@ -13,6 +13,7 @@ pub mod http;
 pub mod pipeline_api;
 pub mod providers;
 pub mod runtime;
+pub mod setup;
 pub mod store;
 pub mod telemetry;
 

@@ -30,6 +30,11 @@ founding:
   spots                            members, live holds, remaining
 operator:
   create-table                     create the sales table (TABLE_NAME, default agency-sales)
+  setup --outputs FILE | --secret-id ID --stripe-webhook-url U --cal-webhook-url U --calendly-webhook-url U
+        [--standard-amount-cents N] [--product-id ID] [--calendly-scope user|organization] [--dry-run]
+                                   make Stripe (prices, webhook), Cal.com and Calendly (webhooks) ready
+                                   and save the ids and signing secrets in the stack's secret;
+                                   keys from STRIPE_SECRET_KEY, CAL_API_KEY, CALENDLY_TOKEN
 
 Every command takes --json for output a script can read. Stages: prospect, contacted,
 demo_booked, demo_done, proposal_sent, negotiation, closed_won, closed_lost. Dates: 2026-12-01
@@ -479,6 +484,44 @@ async fn run(store: &SalesStore, command: &str, rest: Vec<String>) -> Result<(),
                     "{} of {} founding spots left ({} members, {} held)",
                     tally.remaining, tally.total, tally.members, tally.held
                 );
+            }
+        }
+        "setup" => {
+            // `--dry-run` is a switch of this command only.
+            let dry_run = rest.iter().any(|a| a == "--dry-run");
+            let args = Args::parse(
+                rest.into_iter().filter(|a| a != "--dry-run"),
+                &[
+                    "outputs",
+                    "secret-id",
+                    "stripe-webhook-url",
+                    "cal-webhook-url",
+                    "calendly-webhook-url",
+                    "standard-amount-cents",
+                    "product-id",
+                    "calendly-scope",
+                ],
+            )?;
+            args.at_most(0)?;
+            let config = sales::setup::config_from(
+                |name| args.option(name).map(str::to_owned),
+                |name| std::env::var(name).ok(),
+                dry_run,
+            )
+            .map_err(Failure::Usage)?;
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+            match sales::setup::run(&config, &secrets).await {
+                Ok(report) if args.json() => print_json(&report),
+                Ok(report) => print!("{report}"),
+                Err(failure) => {
+                    if args.json() {
+                        print_json(&json!({"error": failure.error, "report": failure.report}));
+                    }
+                    // A provider or AWS failed: exit 1, with what was done and what to do.
+                    eprintln!("salesctl setup: {failure}");
+                    std::process::exit(1);
+                }
             }
         }
         other => return Err(Failure::Usage(format!("unknown command {other:?}"))),

@@ -81,14 +81,21 @@ impl Stack {
     }
 
     fn url(&self, function: &str, path: &str) -> String {
-        format!("{}/{function}/{}", self.functions, path.trim_start_matches('/'))
+        format!(
+            "{}/{function}/{}",
+            self.functions,
+            path.trim_start_matches('/')
+        )
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let response = request.send().await.expect("the local stack answers");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn founding_checkout(&self, email: &str) -> (u16, Value) {
@@ -118,7 +125,10 @@ impl Stack {
         let mut last = Value::Null;
         for _ in 0..20 {
             let (status, body) = self
-                .send(self.http.get(self.url("founding-spots", "billing/founding-spots")))
+                .send(
+                    self.http
+                        .get(self.url("founding-spots", "billing/founding-spots")),
+                )
                 .await;
             assert_eq!(status, 200, "{body}");
             if body["remaining"] == expected {
@@ -164,7 +174,10 @@ async fn a_demo_booking_then_a_founding_payment_and_an_expiry() {
         )
         .await;
     assert_eq!(status, 200, "{result}");
-    assert_eq!(stack.stage_of("ada@example.com").await, PipelineStage::DemoBooked);
+    assert_eq!(
+        stack.stage_of("ada@example.com").await,
+        PipelineStage::DemoBooked
+    );
 
     // Ada's founding checkout, paid on the stand-in's page.
     stack.remaining_becomes(20).await;
@@ -174,8 +187,13 @@ async fn a_demo_booking_then_a_founding_payment_and_an_expiry() {
         .as_str()
         .unwrap()
         .starts_with(&stack.standin));
-    stack.press(checkout["session_id"].as_str().unwrap(), "pay").await;
-    assert_eq!(stack.stage_of("ada@example.com").await, PipelineStage::ClosedWon);
+    stack
+        .press(checkout["session_id"].as_str().unwrap(), "pay")
+        .await;
+    assert_eq!(
+        stack.stage_of("ada@example.com").await,
+        PipelineStage::ClosedWon
+    );
     let members = stack.store.founding_members().await.unwrap();
     assert_eq!(members.len(), 1, "member #1");
     assert_eq!(members[0].email.as_str(), "ada@example.com");

@@ -1,47 +1,17 @@
 //! `salesctl`, run as a process against a test table, as the sales team runs it.
 
-use std::path::PathBuf;
 use std::process::Command;
+
+use sales_tests::CommandOutput;
 
 use sales::domain::PipelineStage;
 use sales_tests::TestTable;
-use serde_json::Value;
 use time::macros::datetime;
 
 use crate::{deal, email, founding_members, NOW};
 
-/// The `salesctl` binary `make test` builds (`cargo build --workspace --all-targets`), next to
-/// this test's own directory.
-fn salesctl_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = dir.join("salesctl");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p sales --bin salesctl` (make test does)",
-        path.display()
-    );
-    path
-}
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-}
-
-fn salesctl(table: &TestTable, args: &[&str]) -> Output {
-    let output = Command::new(salesctl_path())
+fn salesctl(table: &TestTable, args: &[&str]) -> CommandOutput {
+    let output = Command::new(sales_tests::salesctl_path())
         .args(args)
         .env("TABLE_NAME", &table.name)
         .env("AWS_ENDPOINT_URL_DYNAMODB", sales_tests::endpoint())
@@ -55,11 +25,7 @@ fn salesctl(table: &TestTable, args: &[&str]) -> Output {
         .env("USER", "tester")
         .output()
         .expect("run salesctl");
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    CommandOutput::of(output)
 }
 
 #[tokio::test]

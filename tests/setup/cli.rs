@@ -1,41 +1,20 @@
 //! `salesctl setup` run as a process, as an operator runs it after `sam deploy`: the stack's
 //! outputs from a file, the keys from the environment, the provider APIs at the fakes' URLs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use sales_tests::CommandOutput;
 
 use serde_json::{json, Value};
 
 use crate::fakes::{self, CALENDLY_TOKEN, CAL_KEY, STRIPE_KEY};
 use crate::{template_secret, TestSecret, CALENDLY_HOOK, CAL_HOOK, STRIPE_HOOK};
 
-/// The `salesctl` binary `make test` builds (`cargo build --workspace --all-targets`), next to
-/// this test's own directory.
-fn salesctl_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = dir.join("salesctl");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p sales --bin salesctl` (make test does)",
-        path.display()
-    );
-    path
-}
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs `salesctl setup ARGS` with only the environment given (plus the local AWS settings).
-fn salesctl_setup(env: &[(&str, String)], args: &[&str]) -> Output {
+fn salesctl_setup(env: &[(&str, String)], args: &[&str]) -> CommandOutput {
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "ap-southeast-2".into());
-    let output = Command::new(salesctl_path())
+    let output = Command::new(sales_tests::salesctl_path())
         .arg("setup")
         .args(args)
         .env_clear()
@@ -47,11 +26,7 @@ fn salesctl_setup(env: &[(&str, String)], args: &[&str]) -> Output {
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("run salesctl");
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    CommandOutput::of(output)
 }
 
 fn write_outputs(dir: &Path, secret_arn: &str) -> String {

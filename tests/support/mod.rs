@@ -200,3 +200,43 @@ pub async fn response_json(response: sales::http::HttpResponse) -> (u16, serde_j
     };
     (status, value)
 }
+
+/// The `salesctl` binary `make test` builds (`cargo build --workspace --all-targets`), next to
+/// the running test's own directory.
+pub fn salesctl_path() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = dir.join("salesctl");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p sales --bin salesctl` (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// What a command printed, and how it exited.
+pub struct CommandOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CommandOutput {
+    pub fn of(output: std::process::Output) -> Self {
+        CommandOutput {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Standard output as JSON (`--json`).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}

@@ -10,6 +10,13 @@ VENV := .venv
 DYNAMODB_PORT ?= 8000
 TABLE_NAME ?= agency-sales
 
+# cargo-lambda (PyPI, with zig for arm64 cross-builds) lives in its own virtualenv.
+CARGO_LAMBDA_VENV := .local/cargo-lambda
+WITH_CARGO_LAMBDA := PATH="$(CURDIR)/$(CARGO_LAMBDA_VENV)/bin:$$PATH"
+ARM64_TARGET := aarch64-unknown-linux-gnu
+# The Lambda binaries: every bin target under functions/ (evaluated only where used).
+FUNCTIONS = $(shell $(PYTHON) infra/local/functions.py)
+
 # The local DynamoDB server and the SDK settings that reach it. moto keeps data per region and
 # account, so everything local uses one region and the test account.
 LOCAL_AWS := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(DYNAMODB_PORT) \
@@ -31,6 +38,19 @@ $(VENV)/.installed: infra/local/requirements.txt
 .PHONY: venv
 venv: $(VENV)/.installed ## the Python virtualenv for the local DynamoDB server
 
+$(CARGO_LAMBDA_VENV)/.installed: infra/local/cargo-lambda.txt
+	$(PYTHON) -m venv $(CARGO_LAMBDA_VENV)
+	$(CARGO_LAMBDA_VENV)/bin/pip install --quiet --upgrade pip
+	$(CARGO_LAMBDA_VENV)/bin/pip install --quiet -r infra/local/cargo-lambda.txt
+	touch $@
+
+.PHONY: cargo-lambda
+cargo-lambda: $(CARGO_LAMBDA_VENV)/.installed ## cargo-lambda and zig from PyPI, in .local/cargo-lambda
+
+.PHONY: arm64-target
+arm64-target: ## the Rust target of Lambda's arm64 machines (for make build)
+	@rustup target list --installed | grep -qx $(ARM64_TARGET) || rustup target add $(ARM64_TARGET)
+
 .PHONY: db-start
 db-start: venv ## start the local DynamoDB server (if it is not already answering)
 	$(LOCAL_AWS) infra/local/dynamodb.sh start
@@ -48,15 +68,60 @@ test: venv ## run every test (starts the local DynamoDB server if needed, stops 
 	cargo build --workspace --all-targets
 	$(LOCAL_AWS) infra/local/dynamodb.sh run -- cargo test --workspace --no-fail-fast
 
+.PHONY: e2e
+e2e: venv cargo-lambda ## the local stack, then the browser test and the end-to-end test over HTTP against it
+	cargo build --workspace --all-targets
+	infra/local/e2e.sh
+
 .PHONY: lint
 lint: ## formatting and clippy, warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 .PHONY: dev
-dev: db-table ## run the local stack (the Lambda functions arrive with the billing and booking issues)
-	@echo "Local DynamoDB: http://127.0.0.1:$(DYNAMODB_PORT), table $(TABLE_NAME)."
-	@echo "The Lambda functions are not built yet; 'make db-stop' stops the server."
+dev: venv cargo-lambda ## the local stack until Ctrl-C: DynamoDB, Stripe stand-in, every function (infra/local/README.md)
+	@DYNAMODB_PORT=$(DYNAMODB_PORT) TABLE_NAME=$(TABLE_NAME) infra/local/dev.sh
+
+.PHONY: build
+build: cargo-lambda arm64-target ## arm64 release zips of every function: target/lambda/<name>/bootstrap.zip
+	@start=$$(date +%s); \
+	$(WITH_CARGO_LAMBDA) cargo lambda build --release --arm64 --output-format zip \
+		$(addprefix --bin ,$(FUNCTIONS)); \
+	echo "built in $$(( $$(date +%s) - start )) s:"; \
+	for f in $(FUNCTIONS); do \
+		zip="$${CARGO_TARGET_DIR:-target}/lambda/$$f/bootstrap.zip"; \
+		printf '  %-18s %10s bytes zipped, %10s unzipped  %s\n' $$f "$$(stat -c %s "$$zip")" \
+			"$$($(PYTHON) -c 'import sys, zipfile; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))' "$$zip")" \
+			"$$zip"; \
+	done
+
+.PHONY: send-webhook
+send-webhook: ## a signed webhook to make dev's functions: PROVIDER=cal|calendly|stripe EVENT=… [EMAIL=…] [SAME=1] [ARGS=…]
+	@if [[ -z "$(PROVIDER)" || -z "$(EVENT)" ]]; then \
+		echo "usage: make send-webhook PROVIDER=cal|calendly|stripe EVENT=<fixture> [EMAIL=ada@example.com] [SAME=1] [ARGS='--dry-run …']"; \
+		echo "events: cal: BOOKING_CREATED BOOKING_RESCHEDULED BOOKING_CANCELLED BOOKING_REQUESTED"; \
+		echo "        calendly: invitee.created invitee.canceled invitee.canceled.rescheduled invitee.created.rescheduled"; \
+		echo "        stripe: checkout.session.completed checkout.session.expired customer.subscription.updated"; \
+		echo "                customer.subscription.deleted invoice.paid invoice.payment_failed"; \
+		echo "more options: $(PYTHON) infra/local/send_webhook.py --help"; \
+		exit 2; \
+	fi
+	@$(PYTHON) infra/local/send_webhook.py $(PROVIDER) $(EVENT) $(if $(EMAIL),--email '$(EMAIL)') $(if $(SAME),--same) $(ARGS)
+
+.PHONY: invoke
+invoke: cargo-lambda ## an API Gateway event to make dev's functions: FUNCTION=… EVENT=<events/FUNCTION/EVENT.json or a path>
+	@if [[ -z "$(FUNCTION)" || -z "$(EVENT)" ]]; then \
+		echo "usage: make invoke FUNCTION=customer-portal EVENT=signed-in   (events/: $$(cd events && ls -d */ | tr -d / | tr '\n' ' '))"; \
+		exit 2; \
+	fi
+	@event="$(EVENT)"; [[ -f "$$event" ]] || event="events/$(FUNCTION)/$(EVENT).json"; \
+	$(WITH_CARGO_LAMBDA) cargo lambda invoke --invoke-address 127.0.0.1 --invoke-port $${WATCH_PORT:-9000} \
+		$(FUNCTION) --data-file "$$event"; echo
+
+.PHONY: stripe-standin
+stripe-standin: ## only the local Stripe stand-in, in the foreground (make dev starts it itself)
+	@test -f .env.dev || $(PYTHON) infra/local/env_dev.py --out .env.dev >/dev/null
+	$(PYTHON) infra/local/stripe_standin.py --env-file .env.dev
 
 .PHONY: clean
 clean: db-stop ## stop local servers and remove build output and the virtualenv

@@ -4,7 +4,7 @@
 // screen. Saves a screenshot of each state.
 //
 // Environment (make e2e sets it):
-//   WIDGET_URL       the example page, e.g. http://127.0.0.1:8080/example.html
+//   WIDGET_URL       the landing page example, e.g. http://127.0.0.1:8080/ (make dev serves it)
 //   CHECKOUT_URL     create-checkout, e.g. http://127.0.0.1:9000/lambda-url/create-checkout/billing/create-checkout
 //   STANDIN_URL      the Stripe stand-in, e.g. http://127.0.0.1:12111
 //   SCREENSHOTS      where to save the screenshots (default target/browser-screenshots)
@@ -126,8 +126,10 @@ try {
   // 4. Pay, come back, and the count has dropped by one.
   await page.getByRole("button", { name: "Pay" }).click();
   await page.waitForURL((url) => url.toString().startsWith(new URL(WIDGET_URL).origin));
+  await shot(page, "4-welcome.png", `the success page checkout returned to: ${page.url()}`);
+  await page.goto(WIDGET_URL);
   const after = await bannerBecomes(page, /19 of 20 founding spots left/);
-  await shot(page, "4-after-payment.png", `back on the landing page after paying: "${after}"`);
+  await shot(page, "5-after-payment.png", `back on the landing page after paying: "${after}"`);
 
   // 5. Sold out: 19 more members, then the banner and the waitlist.
   for (let n = 0; n < 19; n += 1) {
@@ -135,24 +137,25 @@ try {
   }
   const soldOut = await bannerBecomes(page, /All 20 founding spots are taken/);
   assert.equal(await page.getByRole("button", { name: "Join the waitlist" }).count(), 1);
-  await shot(page, "5-sold-out.png", `all 20 taken: "${soldOut}"`);
+  await shot(page, "6-sold-out.png", `all 20 taken: "${soldOut}"`);
   await page.getByLabel("Work e-mail").fill(`late-${Date.now()}@example.com`);
   await page.getByRole("button", { name: "Join the waitlist" }).click();
   const waitlisted = await status(page).filter({ hasText: "on the waitlist" }).textContent();
   assert.match(waitlisted, /You are number \d+ on the waitlist/);
-  await shot(page, "6-waitlisted.png", `the 409 founding_full answer with its position: "${waitlisted}"`);
+  await shot(page, "7-waitlisted.png", `the 409 founding_full answer with its position: "${waitlisted}"`);
 
   // 6. A phone-width screen: nothing wider than the screen, the form usable.
   const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
   const small = await phone.newPage();
   await small.goto(WIDGET_URL);
-  await bannerBecomes(small, /founding spots/);
+  await bannerBecomes(small, /founding spots are taken|founding spots left/);
+  assert.equal(await small.getByRole("button", { name: "Join the waitlist" }).count(), 1, "sold out on the phone too");
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the phone`);
   const box = await small.getByRole("button", { name: "Book a Demo" }).boundingBox();
   assert.ok(box && box.height >= 44, "touch targets are at least 44px tall");
   assert.equal(await small.getByRole("button", { name: "Book a Demo" }).getAttribute("data-cal-link"), "keiracom/demo");
-  await shot(small, "7-phone.png", "the widget at 375px wide");
+  await shot(small, "8-phone.png", "the widget at 375px wide");
 
   console.log(`widget test: passed (${shots.length} screenshots in ${SHOTS})`);
 } finally {

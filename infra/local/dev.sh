@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# `make dev`: the local stack, in the foreground until Ctrl-C.
+#
+#   1. the local DynamoDB server (infra/local/dynamodb.sh) and the sales table
+#   2. .env.dev: the functions' configuration, production's variable names (infra/local/env_dev.py)
+#   3. the Stripe stand-in on 127.0.0.1:12111 (infra/local/stripe_standin.py), unless
+#      STRIPE_SECRET_KEY is set in the environment (real Stripe test mode)
+#   4. the landing page example (web/) on http://127.0.0.1:8080 (infra/local/landing.py)
+#   5. `cargo lambda watch`: every function under functions/ at
+#      http://127.0.0.1:9000/lambda-url/<name>/, several instances per function
+#
+# Ctrl-C (or SIGTERM/SIGHUP) stops what this script started, by PID: the watch process group and
+# the function instances it started, the stand-in, the landing page server, and the DynamoDB
+# server if this script started it (one already running is left alone).
+#
+# Settings, from the environment: DYNAMODB_PORT (8000), WATCH_PORT (9000), STRIPE_STANDIN_PORT
+# (12111), DEV_CONCURRENCY (instances per function, 4), DEV_WARM (1: build every function at
+# start by calling it once with a GET; 0: build on first use), DEV_RELOAD (1: rebuild a function
+# when its code changes; 0: --ignore-changes), DEV_TIMEOUT (seconds an invocation may take, a
+# first build included: 900), TABLE_NAME, LANDING_URL, and any variable of .env.dev
+# (see infra/local/env_dev.py).
+set -euo pipefail
+
+# dev.sh --warm BASE NAME...: call each function once (a GET builds it), report, and exit.
+if [[ ${1:-} == --warm ]]; then
+  base=$2 started_at=$3
+  shift 3
+  for f in "$@"; do
+    t0=$(date +%s)
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1800 "$base/lambda-url/$f/" || true)
+    printf '[dev] %s answers (HTTP %s to a GET, %s s; %s s since make dev started)\n' \
+      "$f" "$code" "$(( $(date +%s) - t0 ))" "$(( $(date +%s) - started_at ))"
+  done
+  printf '[dev] ready: every function is built.\n'
+  exit 0
+fi
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+export DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
+export STRIPE_STANDIN_PORT="${STRIPE_STANDIN_PORT:-12111}"
+export TABLE_NAME="${TABLE_NAME:-agency-sales}"
+watch_port="${WATCH_PORT:-9000}"
+concurrency="${DEV_CONCURRENCY:-4}"
+warm="${DEV_WARM:-1}"
+python="$root/.venv/bin/python"
+state="$root/.local/dev"
+env_file="$root/.env.dev"
+base="http://127.0.0.1:$watch_port"
+started_at=$(date +%s)
+mkdir -p "$state"
+[[ -x "$python" ]] || python="$(command -v python3)"
+[[ -d "$root/.local/cargo-lambda/bin" ]] && export PATH="$root/.local/cargo-lambda/bin:$PATH"
+
+if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+say() { printf '%s[dev]%s %s\n' "$bold" "$plain" "$*"; }
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# --- stopping what we started ----------------------------------------------------------------
+groups=()     # process groups (setsid leaders) this script started and watches
+names=()
+helper=""     # the warm-up's process group: stopped too, but may end by itself
+started_db=no
+descendants() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+cleanup() {
+  local status=$? i pid leftovers=()
+  trap - EXIT INT TERM HUP
+  [[ ${#groups[@]} -gt 0 || $started_db == yes ]] && say "stopping…"
+  [[ -n $helper ]] && kill -TERM -- "-$helper" 2>/dev/null || true
+  # cargo lambda watch starts each function instance in a session of its own: note them first.
+  for pid in "${groups[@]}"; do
+    mapfile -t -O "${#leftovers[@]}" leftovers < <(descendants "$pid")
+  done
+  for (( i = ${#groups[@]} - 1; i >= 0; i-- )); do
+    kill -TERM -- "-${groups[$i]}" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 -- "-${groups[$i]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-${groups[$i]}" 2>/dev/null || true
+    say "stopped ${names[$i]} (process group ${groups[$i]})"
+  done
+  local stopped=0
+  for pid in "${leftovers[@]}"; do
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      stopped=$((stopped + 1))
+    fi
+  done
+  [[ ${#leftovers[@]} -gt 0 ]] && say "function instances: ${#leftovers[@]} ended ($stopped of them by SIGTERM)"
+  if [[ $started_db == yes ]]; then
+    infra/local/dynamodb.sh stop | sed 's/^/[dev] /'
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# start NAME LOG CMD...: CMD in its own session (so its whole tree can be stopped by group id)
+start() {
+  local name=$1 log=$2
+  shift 2
+  if [[ $log == - ]]; then
+    setsid "$@" &
+  else
+    setsid "$@" >"$log" 2>&1 &
+  fi
+  groups+=("$!")
+  names+=("$name")
+}
+
+# --- checks ----------------------------------------------------------------------------------
+if ! cargo lambda -V >/dev/null 2>&1; then
+  echo "cargo-lambda is missing: run 'make dev' (it installs it into .local/cargo-lambda)" >&2
+  exit 1
+fi
+if listening "$watch_port"; then
+  echo "port $watch_port is in use (another 'make dev'?); set WATCH_PORT to use another" >&2
+  exit 1
+fi
+
+# --- 1. DynamoDB and the table -------------------------------------------------------------
+if infra/local/dynamodb.sh status; then
+  say "local DynamoDB already answers on port $DYNAMODB_PORT: using it (and leaving it running)"
+else
+  infra/local/dynamodb.sh start | sed 's/^/[dev] /'
+  started_db=yes
+fi
+local_aws=(AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT" AWS_REGION=ap-southeast-2
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test)
+say "creating the table $TABLE_NAME (the first run compiles the AWS SDK: minutes on 2 cores)…"
+# No `-p sales`: resolved for the whole workspace, as `cargo lambda watch` builds the functions,
+# salesctl shares their dependency builds (with -p the AWS SDK would be compiled twice).
+env "${local_aws[@]}" cargo run --bin salesctl -- create-table | sed 's/^/[dev] /'
+
+# --- 2. configuration -----------------------------------------------------------------------
+mode=$("$python" infra/local/env_dev.py --out "$env_file")
+say "wrote .env.dev (Stripe: $([[ $mode == standin ]] && echo "local stand-in" || echo "real test mode"))"
+
+# --- 3. the Stripe stand-in ----------------------------------------------------------------
+if [[ $mode == standin ]]; then
+  if listening "$STRIPE_STANDIN_PORT"; then
+    echo "port $STRIPE_STANDIN_PORT is in use; stop what runs there or set STRIPE_STANDIN_PORT" >&2
+    exit 1
+  fi
+  # A fresh DynamoDB has no customers or holds: start the stand-in fresh with it.
+  [[ $started_db == yes ]] && rm -f "$state/stripe-standin.json"
+  start "the Stripe stand-in" "$state/stripe-standin.log" \
+    "$python" infra/local/stripe_standin.py --env-file "$env_file" --port "$STRIPE_STANDIN_PORT" \
+    --webhook-url "$base/lambda-url/stripe-webhook/" --state "$state/stripe-standin.json"
+  for _ in $(seq 1 50); do listening "$STRIPE_STANDIN_PORT" && break; sleep 0.1; done
+  if ! listening "$STRIPE_STANDIN_PORT"; then
+    echo "the Stripe stand-in did not start; its log:" >&2
+    cat "$state/stripe-standin.log" >&2
+    exit 1
+  fi
+  say "Stripe stand-in on http://127.0.0.1:$STRIPE_STANDIN_PORT (log .local/dev/stripe-standin.log)"
+fi
+
+# --- 4. the landing page example (web/), on the origin .env.dev allows ------------------------
+landing_url="${LANDING_URL:-http://127.0.0.1:8080}"
+landing_port=$(sed -nE 's#^http://(127\.0\.0\.1|localhost):([0-9]+)/?$#\2#p' <<<"$landing_url")
+landing=""
+if [[ -f web/example.html && -n $landing_port ]]; then
+  if listening "$landing_port"; then
+    say "port $landing_port is in use: not serving the landing page example (web/) there"
+  else
+    start "the landing page" "$state/landing.log" \
+      "$python" infra/local/landing.py --port "$landing_port" --functions "$base"
+    landing="http://127.0.0.1:$landing_port/"
+  fi
+fi
+
+# --- 5. the functions ---------------------------------------------------------------------
+mapfile -t functions < <("$python" infra/local/functions.py)
+# Nothing of the shell's AWS or Secrets Manager setup may leak into the local functions.
+reload=()
+[[ ${DEV_RELOAD:-1} == 0 ]] && reload=(--ignore-changes)
+start "cargo lambda watch" - env -u SECRETS_ID -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
+  -u AWS_ENDPOINT_URL cargo lambda watch --env-file "$env_file" "${reload[@]}" \
+  --invoke-address 127.0.0.1 --invoke-port "$watch_port" --concurrency "$concurrency" --disable-cors \
+  --timeout "${DEV_TIMEOUT:-900}"
+for _ in $(seq 1 300); do listening "$watch_port" && break; sleep 0.2; done
+listening "$watch_port" || { echo "cargo lambda watch did not open port $watch_port" >&2; exit 1; }
+
+banner() {
+  local f url
+  echo
+  say "Functions (cargo lambda watch, $concurrency instances each; the first call builds one):"
+  for f in "${functions[@]}"; do printf '    %-18s %s\n' "$f" "$base/lambda-url/$f/"; done
+  echo
+  say "Try them:"
+  for f in "${functions[@]}"; do
+    url="$base/lambda-url/$f/"
+    case $f in
+      founding-spots)
+        echo "    curl -s $url" ;;
+      create-checkout)
+        echo "    curl -s -X POST $url -H 'content-type: application/json' \\"
+        echo "         -d '{\"email\":\"ada@example.com\",\"plan_type\":\"founding\",\"company_name\":\"Acme Pty Ltd\"}'"
+        if [[ $mode == standin ]]; then
+          echo "      then open its checkout_url, or pay without a browser:"
+          echo "    curl -s -X POST http://127.0.0.1:$STRIPE_STANDIN_PORT/checkout/<session_id>/pay     # or /expire"
+        fi ;;
+      customer-portal)
+        echo "    make invoke FUNCTION=customer-portal EVENT=signed-in   # events/customer-portal/signed-in.json"
+        echo "      (the caller is the JWT's email claim, which API Gateway passes and a function URL"
+        echo "       cannot: invoke with an API Gateway event; ada@example.com needs a paid checkout first)" ;;
+      stripe-webhook)
+        echo "    make send-webhook PROVIDER=stripe EVENT=checkout.session.completed EMAIL=lin@example.com" ;;
+      cal-webhook)
+        echo "    make send-webhook PROVIDER=cal EVENT=BOOKING_CREATED EMAIL=ada@example.com" ;;
+      calendly-webhook)
+        echo "    make send-webhook PROVIDER=calendly EVENT=invitee.created EMAIL=grace@example.com" ;;
+      *)
+        echo "    curl -s $url" ;;
+    esac
+  done
+  if [[ -n $landing ]]; then
+    echo
+    say "Landing page example (web/): $landing (checkout returns to /welcome, /pricing)"
+  fi
+  if [[ $mode == standin ]]; then
+    echo
+    say "Stripe stand-in: http://127.0.0.1:$STRIPE_STANDIN_PORT/ (checkout pages; webhooks to stripe-webhook)"
+  else
+    echo
+    say "Real Stripe test mode: forward its webhooks with"
+    echo "    stripe listen --forward-to $base/lambda-url/stripe-webhook/"
+    echo "    (and STRIPE_WEBHOOK_SECRET=<the whsec_ it prints> make dev)"
+  fi
+  say "DynamoDB: http://127.0.0.1:$DYNAMODB_PORT, table $TABLE_NAME;" \
+    "'AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT AWS_REGION=ap-southeast-2 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test cargo run -q --bin salesctl -- summary'"
+  say "Ctrl-C stops everything this started."
+  echo
+}
+banner
+
+# --- warm up: build every function now, not on the first real request ------------------------
+if [[ $warm == 1 ]]; then
+  warm_order=()
+  for f in founding-spots "${functions[@]}"; do
+    [[ " ${functions[*]} " == *" $f "* && " ${warm_order[*]} " != *" $f "* ]] && warm_order+=("$f")
+  done
+  setsid "$0" --warm "$base" "$started_at" "${warm_order[@]}" &
+  helper=$!
+fi
+
+# --- until Ctrl-C, or until something we started stops by itself ----------------------------
+while true; do
+  for i in "${!groups[@]}"; do
+    if ! kill -0 "${groups[$i]}" 2>/dev/null; then
+      echo "[dev] ${names[$i]} stopped by itself; stopping the rest" >&2
+      exit 1
+    fi
+  done
+  sleep 1 &
+  wait $! || true
+done

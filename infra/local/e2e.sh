@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `make e2e`: the local stack (`make dev`) in the background, then against it, over real HTTP:
+#   1. the landing-page widget in headless Chromium (tests/browser/widget.test.mjs), on the fresh
+#      table `make dev` made;
+#   2. the end-to-end test (cargo test -p sales-tests --test e2e), which empties the table for
+#      each of its scenarios;
+# then stops the stack (SIGTERM to make dev, which stops what it started, by PID).
+#
+# Installs what it needs: Debian's chromium (when /usr/bin/chromium is missing and apt-get can
+# run), and playwright-core in tests/browser (npm ci). Screenshots: target/browser-screenshots/.
+# Settings: E2E_SKIP_BROWSER=1 runs only the HTTP test; E2E_TIMEOUT (seconds to wait for the
+# stack, the first build included: 2400).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+state="$root/.local/e2e"
+mkdir -p "$state"
+log="$state/dev.log"
+say() { printf '[e2e] %s\n' "$*"; }
+
+if [[ ${E2E_SKIP_BROWSER:-0} != 1 ]]; then
+  if [[ ! -x /usr/bin/chromium ]]; then
+    say "installing Debian's chromium (browser test)…"
+    if [[ $(id -u) == 0 ]]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+    DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends chromium >"$state/apt.log" 2>&1 \
+      || { DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update >>"$state/apt.log" 2>&1 &&
+           DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends chromium >>"$state/apt.log" 2>&1; } \
+      || { tail -20 "$state/apt.log" >&2; echo "[e2e] could not install chromium" >&2; exit 1; }
+  fi
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# The stack, in a session of its own; the functions are built at start (DEV_WARM) and not rebuilt
+# while the tests run (DEV_RELOAD=0). A fresh DynamoDB server (make dev's own) means an empty table.
+rm -f "$log"
+DEV_WARM=1 DEV_RELOAD=0 TABLE_NAME="${E2E_TABLE:-agency-sales-e2e}" setsid make --no-print-directory dev >"$log" 2>&1 &
+dev=$!
+stop() {
+  local status=$?
+  trap - EXIT INT TERM
+  if kill -0 -- "-$dev" 2>/dev/null; then
+    say "stopping the stack…"
+    # SIGTERM to make alone: make passes it on to make dev's script once, and the script stops
+    # what it started, by PID. (A second SIGTERM during that clean-up would cut it short.)
+    kill -TERM "$dev" 2>/dev/null || true
+    for _ in $(seq 1 1500); do kill -0 -- "-$dev" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$dev" 2>/dev/null || true
+  fi
+  grep -E '^\[dev\] (stopped|function instances|local DynamoDB)' "$log" | sed 's/^/[e2e] /' || true
+  exit "$status"
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say "starting the local stack (make dev; log .local/e2e/dev.log)…"
+started=$(date +%s)
+deadline=$(( started + ${E2E_TIMEOUT:-2400} ))
+until grep -q '^\[dev\] ready: every function is built.' "$log" 2>/dev/null; do
+  if ! kill -0 "$dev" 2>/dev/null; then
+    tail -40 "$log" >&2
+    echo "[e2e] make dev stopped before the stack was ready" >&2
+    exit 1
+  fi
+  if (( $(date +%s) > deadline )); then
+    tail -40 "$log" >&2
+    echo "[e2e] the stack was not ready within ${E2E_TIMEOUT:-2400} s" >&2
+    exit 1
+  fi
+  sleep 2
+done
+say "stack ready after $(( $(date +%s) - started )) s"
+
+if [[ ${E2E_SKIP_BROWSER:-0} != 1 ]]; then
+  say "browser test (Chromium)…"
+  WIDGET_URL="http://127.0.0.1:8080/" \
+  CHECKOUT_URL="http://127.0.0.1:${WATCH_PORT:-9000}/lambda-url/create-checkout/billing/create-checkout" \
+  STANDIN_URL="http://127.0.0.1:${STRIPE_STANDIN_PORT:-12111}" \
+  SCREENSHOTS="$root/target/browser-screenshots" \
+    node tests/browser/widget.test.mjs
+fi
+
+say "end-to-end test over HTTP…"
+cargo test -p sales-tests --test e2e -- --test-threads=1
+say "passed"

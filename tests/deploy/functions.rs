@@ -1,0 +1,314 @@
+//! The template's functions against the workspace: one per binary crate under `functions/`,
+//! each built by cargo-lambda from the workspace root; secrets only where they are read;
+//! business alarms on the namespace the code emits to.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_yaml::Value;
+
+use crate::template::{self, intrinsic, ref_target};
+
+/// The binary names of the function crates (each package's binary is named after its directory).
+fn workspace_binaries() -> BTreeSet<String> {
+    let dir = template::workspace_root().join("functions");
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("Cargo.toml").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Binary name -> (logical id, function resource), for every `AWS::Serverless::Function`.
+fn template_functions(template: &Value) -> BTreeMap<String, (String, Value)> {
+    let mut out = BTreeMap::new();
+    for (id, resource) in template::resources_of_type(template, "AWS::Serverless::Function") {
+        let binary = resource
+            .get("Metadata")
+            .and_then(|m| m.get("BuildProperties"))
+            .and_then(|p| p.get("Binary"))
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{id}: Metadata.BuildProperties.Binary is missing"))
+            .to_owned();
+        let previous = out.insert(binary.clone(), (id.clone(), resource.clone()));
+        assert!(
+            previous.is_none(),
+            "two functions build the binary {binary}"
+        );
+    }
+    out
+}
+
+/// A function property, or the `Globals.Function` default.
+fn property<'a>(template: &'a Value, function: &'a Value, name: &str) -> Option<&'a Value> {
+    function["Properties"]
+        .get(name)
+        .or_else(|| template.get("Globals")?.get("Function")?.get(name))
+}
+
+/// Environment variable names of a function, Globals included.
+fn environment(template: &Value, function: &Value) -> BTreeMap<String, Value> {
+    let mut vars = BTreeMap::new();
+    let sources = [
+        template
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .and_then(|f| f.get("Environment")),
+        function["Properties"].get("Environment"),
+    ];
+    for source in sources.into_iter().flatten() {
+        if let Some(map) = source.get("Variables").and_then(Value::as_mapping) {
+            for (key, value) in map {
+                vars.insert(key.as_str().unwrap_or_default().to_owned(), value.clone());
+            }
+        }
+    }
+    vars
+}
+
+/// Every `(action, resource)` pair the function's inline policy statements allow.
+fn allowed_actions(function: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let policies = function["Properties"]
+        .get("Policies")
+        .and_then(Value::as_sequence)
+        .cloned()
+        .unwrap_or_default();
+    for policy in &policies {
+        let statements = policy
+            .get("Statement")
+            .and_then(Value::as_sequence)
+            .cloned()
+            .unwrap_or_default();
+        for statement in &statements {
+            assert_eq!(
+                statement.get("Effect").and_then(Value::as_str),
+                Some("Allow")
+            );
+            let actions = match statement.get("Action") {
+                Some(Value::String(one)) => vec![one.clone()],
+                Some(Value::Sequence(many)) => many
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                other => panic!("unexpected Action {other:?}"),
+            };
+            let resource = statement.get("Resource").cloned().unwrap_or(Value::Null);
+            for action in actions {
+                out.push((action, resource.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn one_function_per_binary_built_by_cargo_lambda_from_the_workspace() {
+    let template = template::template();
+    let functions = template_functions(&template);
+    let in_template: BTreeSet<String> = functions.keys().cloned().collect();
+    assert_eq!(
+        in_template,
+        workspace_binaries(),
+        "infra/template.yaml's functions (left) and the crates under functions/ (right) differ"
+    );
+    for (binary, (id, function)) in &functions {
+        let metadata = &function["Metadata"];
+        assert_eq!(
+            metadata.get("BuildMethod").and_then(Value::as_str),
+            Some("rust-cargolambda"),
+            "{id}"
+        );
+        let get = |name| property(&template, function, name).cloned();
+        assert_eq!(
+            get("CodeUri"),
+            Some(Value::from("..")),
+            "{id}: CodeUri is the workspace root"
+        );
+        assert_eq!(get("Runtime"), Some(Value::from("provided.al2023")), "{id}");
+        assert_eq!(get("Handler"), Some(Value::from("bootstrap")), "{id}");
+        assert_eq!(
+            get("Architectures"),
+            Some(Value::Sequence(vec![Value::from("arm64")])),
+            "{id}"
+        );
+        for name in ["MemorySize", "Timeout"] {
+            assert!(
+                function["Properties"]
+                    .get(name)
+                    .and_then(Value::as_u64)
+                    .is_some(),
+                "{id} ({binary}): {name} is chosen per function"
+            );
+        }
+    }
+}
+
+/// The resources a policy statement names (one or a list).
+fn resources(resource: &Value) -> Vec<Value> {
+    match resource {
+        Value::Sequence(many) => many.clone(),
+        one => vec![one.clone()],
+    }
+}
+
+#[test]
+fn every_function_reads_the_stack_table_and_only_it() {
+    let template = template::template();
+    let table = template::resources_of_type(&template, "AWS::DynamoDB::Table")[0]
+        .0
+        .clone();
+    let table_arn = format!("{table}.Arn");
+    // Index ARNs, as `!Sub "${Table.Arn}/index/<name>"`, for the library's indexes only.
+    let index_arns: BTreeSet<String> = sales::store::table::definition()
+        .indexes
+        .iter()
+        .map(|index| format!("${{{table_arn}}}/index/{}", index.name))
+        .collect();
+    for (binary, (id, function)) in template_functions(&template) {
+        let env = environment(&template, &function);
+        assert_eq!(
+            env.get("TABLE_NAME").and_then(ref_target),
+            Some(table.as_str()),
+            "{id} ({binary}): TABLE_NAME must be !Ref {table}"
+        );
+        for (action, resource) in allowed_actions(&function) {
+            if !action.starts_with("dynamodb:") {
+                continue;
+            }
+            assert!(
+                !action.contains('*') && !action.contains("Delete") && !action.contains("Scan"),
+                "{id}: {action} is more than any function's code needs"
+            );
+            for resource in resources(&resource) {
+                let on_table = matches!(
+                    intrinsic(&resource),
+                    Some((name, argument)) if name == "GetAtt" && argument.as_str() == Some(table_arn.as_str())
+                );
+                let on_index = matches!(
+                    intrinsic(&resource),
+                    Some((name, argument)) if name == "Sub"
+                        && argument.as_str().is_some_and(|arn| index_arns.contains(arn))
+                );
+                assert!(
+                    on_table || (on_index && action == "dynamodb:Query"),
+                    "{id}: {action} may be granted on !GetAtt {table_arn} or (Query only) on one of \
+                     {index_arns:?}, not on {resource:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The functions whose code reads no secret (no Stripe key, no webhook signing secret).
+const FUNCTIONS_WITHOUT_SECRETS: [&str; 2] = ["founding-spots", "pipeline"];
+
+#[test]
+fn secrets_only_where_they_are_read() {
+    let template = template::template();
+    let secrets = template::resources_of_type(&template, "AWS::SecretsManager::Secret");
+    assert_eq!(secrets.len(), 1, "one secret");
+    let (secret_id, secret) = &secrets[0];
+
+    // The placeholder value names every secret key the code reads, and nothing else.
+    let value: serde_json::Value = serde_json::from_str(
+        secret["Properties"]["SecretString"]
+            .as_str()
+            .expect("SecretString is a literal JSON object"),
+    )
+    .expect("SecretString is JSON");
+    let keys: BTreeSet<&str> = value
+        .as_object()
+        .expect("SecretString is a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in sales::config::SECRET_KEYS {
+        assert!(keys.contains(key), "the secret's placeholder lacks {key}");
+    }
+
+    for (binary, (id, function)) in template_functions(&template) {
+        let env = environment(&template, &function);
+        let has_secret_id = match env.get("SECRETS_ID") {
+            None => false,
+            Some(value) => {
+                assert_eq!(
+                    ref_target(value),
+                    Some(secret_id.as_str()),
+                    "{id}: SECRETS_ID"
+                );
+                true
+            }
+        };
+        let may_read = allowed_actions(&function).iter().any(|(action, resource)| {
+            action == "secretsmanager:GetSecretValue"
+                && ref_target(resource) == Some(secret_id.as_str())
+        });
+        assert_eq!(
+            has_secret_id, may_read,
+            "{id} ({binary}): SECRETS_ID and secretsmanager:GetSecretValue go together"
+        );
+        for key in sales::config::SECRET_KEYS {
+            assert!(
+                !env.contains_key(key),
+                "{id}: the secret {key} is not an environment variable"
+            );
+        }
+        // These read no secret: they get neither the id nor the permission.
+        let reads_secrets = !FUNCTIONS_WITHOUT_SECRETS.contains(&binary.as_str());
+        assert_eq!(has_secret_id, reads_secrets, "{id} ({binary})");
+    }
+}
+
+#[test]
+fn business_alarms_watch_the_namespace_the_code_emits_to() {
+    let template = template::template();
+    let watched: BTreeSet<String> =
+        template::resources_of_type(&template, "AWS::CloudWatch::Alarm")
+            .into_iter()
+            .filter(|(_, alarm)| {
+                alarm["Properties"].get("Namespace").and_then(Value::as_str)
+                    == Some(sales::telemetry::METRIC_NAMESPACE)
+            })
+            .filter_map(|(_, alarm)| {
+                alarm["Properties"]
+                    .get("MetricName")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
+    for metric in ["PaymentFailed", "FoundingPaymentWithoutSpot"] {
+        assert!(
+            watched.contains(metric),
+            "no alarm on {}/{metric}",
+            sales::telemetry::METRIC_NAMESPACE
+        );
+    }
+}
+
+#[test]
+fn webhooks_end_before_their_delivery_claim_can_be_taken_over() {
+    // A claim left by an invocation is taken over after its lease; the invocation must be over
+    // by then (Lambda ends it at its timeout), or two could apply one delivery at once.
+    let template = template::template();
+    let lease = sales::delivery::CLAIM_LEASE.whole_seconds();
+    let mut webhooks = 0;
+    for (binary, (id, function)) in template_functions(&template) {
+        if function["Properties"].get("FunctionUrlConfig").is_none() {
+            continue;
+        }
+        webhooks += 1;
+        let timeout = property(&template, &function, "Timeout")
+            .and_then(Value::as_i64)
+            .unwrap_or(3); // Lambda's default
+        assert!(
+            timeout < lease,
+            "{id} ({binary}): Timeout {timeout} s must stay below the {lease} s claim lease"
+        );
+    }
+    assert_eq!(
+        webhooks, 3,
+        "Stripe, Cal.com and Calendly each have a function URL"
+    );
+}

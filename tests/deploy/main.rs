@@ -1,0 +1,13 @@
+//! Checks of the SAM template (`infra/template.yaml`) against the code it deploys. No AWS and no
+//! DynamoDB server: the template is read as YAML (CloudFormation's short tags such as `!Ref`
+//! arrive as tagged values) and compared with what the library defines.
+//!
+//! - [`table`]: the table (keys, attribute types, indexes, TTL, billing mode) is exactly
+//!   `sales::store::table::definition()`, and is kept (retained, recoverable).
+//! - [`functions`]: one function per binary under `functions/`, built by cargo-lambda from the
+//!   workspace; secrets only where they are read; webhook timeouts below the delivery claim's
+//!   lease; alarms on the metrics the code emits.
+
+mod functions;
+mod table;
+mod template;

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make bench`: release builds of the seven bootstraps and of the harness, the criterion
+# micro-benchmarks, then the harness (bench/src/main.rs), which prints one markdown table and
+# writes it to bench/RESULTS.md. Works on a fresh clone: creates .venv (moto) with `make venv`.
+#
+#   bash bench/run.sh [harness options: --invocations N --cold-starts K --only fn,fn …]
+#   BENCH_MICRO=0 bash bench/run.sh …    skips the criterion run (keeps earlier results)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+
+FUNCTIONS=(founding-spots create-checkout customer-portal stripe-webhook cal-webhook calendly-webhook pipeline)
+
+if [[ ! -f .venv/.installed ]]; then
+    make venv
+fi
+
+packages=()
+for f in "${FUNCTIONS[@]}"; do
+    packages+=(-p "$f")
+done
+# One cargo invocation, so that features unify as in the functions' own release build and the
+# harness reuses their compiled dependencies.
+echo "[bench] cargo build --release ${packages[*]} -p sales-bench"
+cargo build --release "${packages[@]}" -p sales-bench
+
+if [[ "${BENCH_MICRO:-1}" != 0 ]]; then
+    # `cargo bench` would build every dependency again under the `bench` profile; the same
+    # benchmark built with the release profile reuses them, and criterion runs it with --bench.
+    echo "[bench] cargo build --release -p sales-bench --bench hot_paths; hot_paths --bench"
+    micro=$(cargo build --release -p sales-bench --bench hot_paths --message-format=json-render-diagnostics |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "hot_paths" and m.get("executable"):
+        print(m["executable"])')
+    (cd bench && CRITERION_HOME="$target_dir/criterion" "$micro" --bench --noplot)
+fi
+
+status=0
+"$target_dir/release/sales-bench" --target-dir "$target_dir" "$@" || status=$?
+echo "[bench] make bench took $(( $(date +%s) - started )) s"
+exit "$status"

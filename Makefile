@@ -27,7 +27,7 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
 $(VENV)/.installed: infra/local/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +61,7 @@ db-stop: ## stop the local DynamoDB server that db-start started
 
 .PHONY: db-table
 db-table: db-start ## create the sales table on the local server
-	$(LOCAL_AWS) TABLE_NAME=$(TABLE_NAME) cargo run --quiet -p sales --bin salesctl -- create-table
+	$(LOCAL_AWS) TABLE_NAME=$(TABLE_NAME) cargo run --quiet --bin salesctl -- create-table
 
 .PHONY: test
 test: venv ## run every test (starts the local DynamoDB server if needed, stops what it started)
@@ -72,6 +72,10 @@ test: venv ## run every test (starts the local DynamoDB server if needed, stops 
 e2e: venv cargo-lambda ## the local stack, then the browser test and the end-to-end test over HTTP against it
 	cargo build --workspace --all-targets
 	infra/local/e2e.sh
+
+.PHONY: bench
+bench: venv ## cold start, size, memory, latency and requests per call of every function (bench/RESULTS.md)
+	bash bench/run.sh $(ARGS)
 
 .PHONY: lint
 lint: ## formatting and clippy, warnings as errors

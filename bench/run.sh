@@ -9,6 +9,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 started=$(date +%s)
+export BENCH_STARTED=$started
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 
 FUNCTIONS=(founding-spots create-checkout customer-portal stripe-webhook cal-webhook calendly-webhook pipeline)

@@ -1,7 +1,8 @@
 //! The processes the harness starts: each one is stopped by its PID when its handle is dropped,
-//! and a panic hook stops whatever is still running (the release profile aborts on panic, so
-//! no destructor would run).
+//! a panic hook stops whatever is still running (the release profile aborts on panic, so no
+//! destructor would run), and each child is set to receive SIGKILL if the harness dies.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -46,6 +47,15 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(name: &str, command: &mut Command) -> Result<Proc, String> {
+        // SAFETY: prctl(2) only, between fork and exec. The child gets SIGKILL when the thread
+        // that started it ends (a tokio worker lives as long as the harness), so nothing
+        // outlives a harness that was killed.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let child = command
             .spawn()
             .map_err(|e| format!("could not start {name}: {e}"))?;

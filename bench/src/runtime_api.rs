@@ -10,15 +10,15 @@
 //! An invocation's duration runs from just before the event is written to the bootstrap to the
 //! moment its result has been read, as Lambda measures it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::io::BufReader;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::http1::{self, Kind};
@@ -51,18 +51,20 @@ struct InFlight {
 struct Shared {
     function_name: String,
     timeout: Duration,
-    queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>,
+    /// Events not yet handed over (an event whose hand-over failed goes back to the front).
+    queue: Mutex<VecDeque<Pending>>,
+    queued: Notify,
     in_flight: Mutex<HashMap<String, InFlight>>,
     first_next: Mutex<Option<Instant>>,
     init_error: Mutex<Option<String>>,
     changed: Notify,
+    connections: std::sync::atomic::AtomicUsize,
 }
 
 /// One function instance's Runtime API; stops when dropped.
 pub struct RuntimeApi {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
-    queue: mpsc::UnboundedSender<Pending>,
     task: JoinHandle<()>,
 }
 
@@ -80,15 +82,16 @@ impl RuntimeApi {
     pub async fn start(function_name: &str, timeout: Duration) -> io::Result<RuntimeApi> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let (queue, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             function_name: function_name.to_owned(),
             timeout,
-            queue: tokio::sync::Mutex::new(receiver),
+            queue: Mutex::new(VecDeque::new()),
+            queued: Notify::new(),
             in_flight: Mutex::new(HashMap::new()),
             first_next: Mutex::new(None),
             init_error: Mutex::new(None),
             changed: Notify::new(),
+            connections: std::sync::atomic::AtomicUsize::new(0),
         });
         let serving = shared.clone();
         let task = tokio::spawn(async move {
@@ -97,6 +100,7 @@ impl RuntimeApi {
                 tokio::select! {
                     accepted = listener.accept() => {
                         if let Ok((stream, _)) = accepted {
+                            serving.connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             let shared = serving.clone();
                             connections.spawn(async move {
                                 let _ = serve(stream, shared).await;
@@ -107,12 +111,7 @@ impl RuntimeApi {
                 }
             }
         });
-        Ok(RuntimeApi {
-            addr,
-            shared,
-            queue,
-            task,
-        })
+        Ok(RuntimeApi { addr, shared, task })
     }
 
     /// When the bootstrap first asked for an event (it finished its init), or why it never will.
@@ -139,20 +138,32 @@ impl RuntimeApi {
         }
     }
 
+    /// How many connections the bootstrap opened to this API.
+    pub fn connections(&self) -> usize {
+        self.shared
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Hands one event to the bootstrap and waits for its result.
     pub async fn invoke(&self, event: Vec<u8>, limit: Duration) -> Result<Completed, String> {
         let (reply, result) = oneshot::channel();
         let id = uuid::Uuid::new_v4().to_string();
-        self.queue
-            .send(Pending { id, event, reply })
-            .map_err(|_| "the Runtime API has stopped".to_owned())?;
+        lock(&self.shared.queue).push_back(Pending { id, event, reply });
+        self.shared.queued.notify_waiters();
         match tokio::time::timeout(limit, result).await {
             Ok(Ok(completed)) => Ok(completed),
             Ok(Err(_)) => Err("the invocation was dropped".into()),
             Err(_) => {
                 let init = lock(&self.shared.init_error).clone();
+                let queued = lock(&self.shared.queue).len();
+                let stage = if queued > 0 {
+                    "the bootstrap never asked for the event"
+                } else {
+                    "the event was handed over, no result came back"
+                };
                 Err(format!(
-                    "no result within {limit:?}{}",
+                    "no result within {limit:?} ({stage}){}",
                     init.map(|e| format!(" (init error: {e})"))
                         .unwrap_or_default()
                 ))
@@ -172,6 +183,14 @@ fn trace_id() -> String {
         &random[..24],
         &random[16..32]
     )
+}
+
+/// Resolves when the peer closes the connection (or fails); never while it is only quiet.
+async fn hung_up<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) {
+    match reader.fill_buf().await {
+        Ok([]) | Err(_) => {}
+        Ok(_) => std::future::pending::<()>().await, // a request of its own: not a hang-up
+    }
 }
 
 async fn serve(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
@@ -196,9 +215,16 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
                         shared.changed.notify_waiters();
                     }
                 }
-                let pending = shared.queue.lock().await.recv().await;
-                let Some(pending) = pending else {
-                    return Ok(()); // the harness is done with this instance
+                // Long poll: the next event, unless the bootstrap hangs up first.
+                let pending = loop {
+                    let queued = shared.queued.notified();
+                    if let Some(pending) = lock(&shared.queue).pop_front() {
+                        break pending;
+                    }
+                    tokio::select! {
+                        _ = queued => {}
+                        _ = hung_up(&mut reader) => return Ok(()),
+                    }
                 };
                 let now_ms = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -218,14 +244,28 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
                     ("Lambda-Runtime-Trace-Id", trace.as_str()),
                 ];
                 let delivered = Instant::now();
+                let id = pending.id.clone();
                 lock(&shared.in_flight).insert(
-                    pending.id.clone(),
+                    id.clone(),
                     InFlight {
                         delivered,
                         reply: pending.reply,
                     },
                 );
-                http1::write_response(&mut writer, 200, &headers, &pending.event).await?;
+                if let Err(e) =
+                    http1::write_response(&mut writer, 200, &headers, &pending.event).await
+                {
+                    // Not handed over: back to the front of the queue for the next poll.
+                    if let Some(in_flight) = lock(&shared.in_flight).remove(&id) {
+                        lock(&shared.queue).push_front(Pending {
+                            id,
+                            event: pending.event,
+                            reply: in_flight.reply,
+                        });
+                        shared.queued.notify_waiters();
+                    }
+                    return Err(e);
+                }
             }
             ("POST", ["invocation", id, outcome @ ("response" | "error")]) => {
                 let in_flight = lock(&shared.in_flight).remove(*id);

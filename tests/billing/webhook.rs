@@ -334,6 +334,82 @@ async fn the_same_event_delivered_concurrently_has_one_effect() {
     table.drop_table().await;
 }
 
+/// The session names its lead (`client_reference_id`); one this table does not know, or a
+/// value that is no lead id at all (the fixture's `user_42`), falls back to the payer's e-mail.
+#[tokio::test]
+async fn a_paid_checkout_finds_its_lead_by_the_session_or_else_by_the_e_mail() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let webhook = webhook_handler(store, now());
+    let t = now().unix_timestamp();
+    let known = store
+        .find_or_create_lead(
+            &sales::domain::NewLead::new(
+                EmailAddress::parse("known@example.com").unwrap(),
+                sales::domain::LeadSource::Checkout,
+            ),
+            now(),
+        )
+        .await
+        .unwrap();
+    let cases = [
+        (
+            "evt_named",
+            "paid-as@example.com",
+            json!(known.id.as_str()),
+            "known@example.com",
+        ),
+        (
+            "evt_unknown",
+            "stranger@example.com",
+            json!("6f1c2b1e-3d4a-4b5c-8d9e-0f1a2b3c4d5e"),
+            "stranger@example.com",
+        ),
+        (
+            "evt_not_an_id",
+            "user42@example.com",
+            json!("user_42"),
+            "user42@example.com",
+        ),
+    ];
+    for (id, payer, reference, lead_email) in cases {
+        let body = event(
+            "evt_checkout.session.completed.json",
+            id,
+            t - 5,
+            json!({"customer_email": payer, "client_reference_id": reference, "customer": format!("cus_{id}")}),
+        );
+        let (status, result) = response_json(
+            webhook
+                .handle(signed_event(&body, WEBHOOK_SECRET, now()))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, &result["effect"]),
+            (200, &json!("deal_won")),
+            "{id}: {result}"
+        );
+        let lead = store
+            .lead_by_email(&EmailAddress::parse(lead_email).unwrap())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{id}: no lead for {lead_email}"));
+        assert_eq!(lead.pipeline.stage, PipelineStage::ClosedWon, "{id}");
+        assert_eq!(
+            lead.billing.stripe_customer_id.as_deref(),
+            Some(format!("cus_{id}").as_str())
+        );
+    }
+    // The payer named by the session got no lead of their own.
+    assert!(store
+        .lead_by_email(&EmailAddress::parse("paid-as@example.com").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    table.drop_table().await;
+}
+
 #[tokio::test]
 async fn subscription_state_follows_the_newest_event_whatever_the_order() {
     let table = TestTable::new().await;

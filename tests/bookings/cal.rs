@@ -312,6 +312,55 @@ async fn a_redelivery_and_concurrent_duplicates_have_one_effect() {
     table.drop_table().await;
 }
 
+/// A new attendee's lead is created in the booking's own transaction; two different bookings
+/// of one new attendee at the same time still make one lead, both bookings, one stage change,
+/// and one lead in the summary.
+#[tokio::test]
+async fn two_first_bookings_of_a_new_attendee_at_once_make_one_lead() {
+    let table = TestTable::new().await;
+    let email = EmailAddress::parse("twice@example.com").unwrap();
+    let bodies: Vec<Vec<u8>> = ["uid-first", "uid-second"]
+        .iter()
+        .map(|uid| {
+            let mut value = payload("BOOKING_CREATED", email.as_str());
+            value["payload"]["uid"] = json!(uid);
+            bytes(&value)
+        })
+        .collect();
+    let handler = cal_handler(&table.store);
+    let responses = join_all(
+        bodies
+            .iter()
+            .map(|body| async { response_json(handler.handle(signed(body)).await).await }),
+    )
+    .await;
+    for (status, result) in &responses {
+        assert_eq!(*status, 200, "{result}");
+        assert_eq!(result["stage"], "demo_booked", "{result}");
+    }
+    assert_eq!(responses[0].1["lead_id"], responses[1].1["lead_id"]);
+
+    let lead = lead(&table.store, &email).await;
+    assert_eq!(lead.pipeline.stage, PipelineStage::DemoBooked);
+    assert_eq!(lead.source, LeadSource::Cal);
+    let mut ids: Vec<String> = bookings(&table.store, &lead)
+        .await
+        .into_iter()
+        .map(|b| b.reference.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["uid-first", "uid-second"]);
+    assert_eq!(
+        path(&history(&table.store, &lead).await),
+        vec![PipelineStage::Prospect, PipelineStage::DemoBooked]
+    );
+    let summary = table.store.pipeline_summary().await.unwrap();
+    let count = |stage| summary.stage(stage).map_or(0, |line| line.count);
+    assert_eq!(count(PipelineStage::DemoBooked), 1);
+    assert_eq!(count(PipelineStage::Prospect), 0);
+    table.drop_table().await;
+}
+
 #[tokio::test]
 async fn dynamodb_out_of_reach_is_a_5xx_so_that_cal_com_retries() {
     let table = TestTable::new().await;

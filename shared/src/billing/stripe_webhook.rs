@@ -3,6 +3,7 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use serde_json::json;
+use time::OffsetDateTime;
 
 use super::PlanType;
 use crate::clock::Clock;
@@ -10,12 +11,17 @@ use crate::config::Secret;
 use crate::delivery::{process_once, Applied};
 use crate::domain::signature::{verify_timestamped, STRIPE_TOLERANCE_SECONDS};
 use crate::domain::time_format;
-use crate::domain::{Cause, EmailAddress, HoldRef, LeadSource, NewLead, SpotNumber, HOLD_GRACE};
+use crate::domain::{
+    Cause, EmailAddress, HoldRef, LeadId, LeadSource, NewLead, SpotNumber, HOLD_GRACE,
+};
 use crate::http::{body_bytes, header, json_response, ApiError, HttpResponse};
 use crate::providers::stripe_events::{
     CheckoutSessionObject, EventKind, InvoiceObject, StripeEvent,
 };
-use crate::store::{ConfirmOutcome, DeliveryKey, InvoiceRecord, SubscriptionState};
+use crate::store::{
+    CheckoutPayment, ClaimToken, ConfirmOutcome, DeliveryKey, FoundingPayment, InvoiceRecord,
+    StoreError, SubscriptionState,
+};
 use crate::telemetry::emit_count_metric;
 use crate::SalesStore;
 
@@ -63,17 +69,23 @@ impl StripeWebhook {
             return Ok(json!({"received": true, "ignored": kind}));
         }
         let key = DeliveryKey::new("stripe", event.id.as_str());
-        process_once(&self.store, &key, &self.clock, |_token| async {
-            Ok(Applied::effect(self.apply(&event).await?))
+        process_once(&self.store, &key, &self.clock, |token| async move {
+            self.apply(&event, &token).await
         })
         .await
     }
 
-    async fn apply(&self, event: &StripeEvent) -> Result<&'static str, ApiError> {
-        let cause = Cause::stripe_event(&event.id);
-        match &event.kind {
-            EventKind::CheckoutCompleted(session) => self.checkout_completed(session, &cause).await,
-            EventKind::CheckoutExpired(session) => self.checkout_expired(session).await,
+    async fn apply(&self, event: &StripeEvent, token: &ClaimToken) -> Result<Applied, ApiError> {
+        let effect = match &event.kind {
+            EventKind::CheckoutCompleted(session) => {
+                let cause = Cause::stripe_event(&event.id);
+                let effect = self.checkout_completed(session, &cause, token).await?;
+                // Its completion was written in the same transaction as the payment's effect.
+                let mut applied = Applied::effect(effect);
+                applied.completed = true;
+                return Ok(applied);
+            }
+            EventKind::CheckoutExpired(session) => self.checkout_expired(session).await?,
             EventKind::SubscriptionChanged {
                 deleted,
                 subscription,
@@ -91,14 +103,14 @@ impl StripeWebhook {
                     event_id: event.id.clone(),
                     event_created: event.created,
                 };
-                Ok(match self.store.record_subscription(&state).await? {
+                match self.store.record_subscription(&state).await? {
                     crate::store::Recorded::Applied => "subscription_recorded",
                     crate::store::Recorded::Stale => "subscription_event_older_than_stored",
-                })
+                }
             }
             EventKind::InvoicePaid(invoice) => {
                 self.invoice(event, invoice, "paid", invoice.amount_paid)
-                    .await
+                    .await?
             }
             EventKind::InvoicePaymentFailed(invoice) => {
                 let effect = self
@@ -114,10 +126,11 @@ impl StripeWebhook {
                         ("event", &event.id),
                     ],
                 );
-                Ok(effect)
+                effect
             }
-            EventKind::Ignored(_) => Ok("ignored"),
-        }
+            EventKind::Ignored(_) => "ignored",
+        };
+        Ok(Applied::effect(effect))
     }
 
     async fn invoice(
@@ -149,10 +162,14 @@ impl StripeWebhook {
         })
     }
 
+    /// A paid checkout: the lead is the one create-checkout named in the session (found by the
+    /// e-mail, or created, when the session names none we know), and everything the payment
+    /// changes lands in one transaction with the delivery's completion.
     async fn checkout_completed(
         &self,
         session: &CheckoutSessionObject,
         cause: &Cause,
+        token: &ClaimToken,
     ) -> Result<&'static str, ApiError> {
         let now = self.clock.now();
         let email = session_email(session)?;
@@ -160,50 +177,76 @@ impl StripeWebhook {
             .metadata
             .get("plan_type")
             .and_then(|p| PlanType::parse(p));
-        let mut new_lead = NewLead::new(email.clone(), LeadSource::Checkout);
-        new_lead.company = session.metadata.get("company_name").cloned();
-        let lead = self.store.find_or_create_lead(&new_lead, now).await?;
-        let mut effect = "deal_won";
-        if plan == Some(PlanType::Founding) {
-            let (spot, hold_ref) = founding_hold(session)?;
-            match self
-                .store
-                .confirm_founding_member(spot, &hold_ref, new_lead.company.as_deref(), now)
-                .await?
-            {
-                ConfirmOutcome::Confirmed(member) => {
-                    tracing::info!(email = %email.masked(), spot = member.spot.get(), "founding member confirmed");
-                    effect = "founding_member_confirmed";
-                }
-                ConfirmOutcome::AlreadyConfirmed(_) => effect = "founding_member_confirmed",
-                ConfirmOutcome::HoldLost => {
-                    // Paid after the hold lapsed and the spot went to someone else: never a 21st
-                    // member. The payment stands; a person sorts it out.
-                    let reason = format!("paid for founding spot {spot} after its hold lapsed (session {}); no spot was taken", session.id);
-                    tracing::error!(email = %email.masked(), spot = spot.get(), session = %session.id, "founding payment without a spot");
-                    emit_count_metric(
-                        "FoundingPaymentWithoutSpot",
-                        &[("session", &session.id), ("lead_id", lead.id.as_str())],
-                    );
-                    self.store
-                        .flag_for_follow_up(&lead.id, &reason, now)
-                        .await?;
-                    effect = "founding_payment_flagged_for_follow_up";
-                }
-            }
-        }
-        let plan_name = plan.map_or("unknown", PlanType::as_str);
-        self.store
-            .record_checkout_paid(
-                &lead.id,
-                session.customer.as_deref(),
-                session.subscription.as_deref(),
-                plan_name,
-                cause,
-                now,
+        let company = session.metadata.get("company_name").map(String::as_str);
+        let founding_hold = match plan {
+            Some(PlanType::Founding) => Some(founding_hold(session)?),
+            _ => None,
+        };
+        let follow_up = founding_hold.as_ref().map(|(spot, _)| {
+            format!(
+                "paid for founding spot {spot} after its hold lapsed (session {}); no spot was taken",
+                session.id
             )
-            .await?;
-        Ok(effect)
+        });
+        let named_lead = session_lead_id(session);
+        let mut lead_id = match &named_lead {
+            Some(id) => id.clone(),
+            None => self.lead_for_email(&email, company, now).await?,
+        };
+        let recorded = loop {
+            let payment = CheckoutPayment {
+                lead_id: &lead_id,
+                customer: session.customer.as_deref(),
+                subscription: session.subscription.as_deref(),
+                plan_type: plan.map_or("unknown", PlanType::as_str),
+                founding: founding_hold.as_ref().zip(follow_up.as_deref()).map(
+                    |((spot, hold_ref), follow_up)| FoundingPayment {
+                        spot: *spot,
+                        hold_ref,
+                        company_name: company,
+                        follow_up_if_lost: follow_up,
+                    },
+                ),
+                cause,
+            };
+            match self.store.record_payment(&payment, Some(token), now).await {
+                Err(StoreError::LeadNotFound) if named_lead.as_ref() == Some(&lead_id) => {
+                    // The session names a lead this table does not have: go by the e-mail.
+                    lead_id = self.lead_for_email(&email, company, now).await?;
+                }
+                result => break result?,
+            }
+        };
+        Ok(match recorded.founding {
+            None => "deal_won",
+            Some(ConfirmOutcome::Confirmed(member)) => {
+                tracing::info!(email = %email.masked(), spot = member.spot.get(), "founding member confirmed");
+                "founding_member_confirmed"
+            }
+            Some(ConfirmOutcome::AlreadyConfirmed(_)) => "founding_member_confirmed",
+            Some(ConfirmOutcome::HoldLost) => {
+                // Paid after the hold lapsed and the spot went to someone else: never a 21st
+                // member. The payment stands; a person sorts it out (the lead is flagged).
+                let spot = founding_hold.as_ref().map_or(0, |(spot, _)| spot.get());
+                tracing::error!(email = %email.masked(), spot, session = %session.id, "founding payment without a spot");
+                emit_count_metric(
+                    "FoundingPaymentWithoutSpot",
+                    &[("session", &session.id), ("lead_id", lead_id.as_str())],
+                );
+                "founding_payment_flagged_for_follow_up"
+            }
+        })
+    }
+
+    async fn lead_for_email(
+        &self,
+        email: &EmailAddress,
+        company: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<LeadId, ApiError> {
+        let mut new_lead = NewLead::new(email.clone(), LeadSource::Checkout);
+        new_lead.company = company.map(str::to_owned);
+        Ok(self.store.find_or_create_lead(&new_lead, now).await?.id)
     }
 
     async fn checkout_expired(
@@ -238,7 +281,19 @@ impl StripeWebhook {
     }
 }
 
-/// The payer's e-mail, which finds the lead.
+/// The lead create-checkout named in the session (`client_reference_id`, else
+/// `metadata.lead_id`), when it is a lead id at all.
+fn session_lead_id(session: &CheckoutSessionObject) -> Option<LeadId> {
+    [
+        session.client_reference_id.as_deref(),
+        session.metadata.get("lead_id").map(String::as_str),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|raw| LeadId::parse(raw).ok())
+}
+
+/// The payer's e-mail, which finds the lead when the session names none.
 fn session_email(session: &CheckoutSessionObject) -> Result<EmailAddress, ApiError> {
     session
         .email()

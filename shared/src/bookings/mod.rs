@@ -112,7 +112,6 @@ impl BookingWebhook {
         let mut new_lead = NewLead::new(notice.attendee.email.clone(), source);
         new_lead.name.clone_from(&notice.attendee.name);
         new_lead.company.clone_from(&notice.attendee.company);
-        let lead = self.store.find_or_create_lead(&new_lead, now).await?;
         let booking = notice.booking();
         let cause = match self.provider {
             BookingProvider::Cal => Cause::cal_booking(&booking.id),
@@ -120,8 +119,8 @@ impl BookingWebhook {
         };
         let outcome = self
             .store
-            .record_booking(
-                &lead.id,
+            .record_booking_for_attendee(
+                &new_lead,
                 self.provider,
                 &notice.event,
                 &cause,
@@ -129,6 +128,7 @@ impl BookingWebhook {
                 now,
             )
             .await?;
+        let lead = &outcome.lead;
         tracing::info!(
             provider = self.provider.as_str(),
             trigger = %notice.trigger,

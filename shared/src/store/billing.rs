@@ -14,11 +14,16 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::codec::{get_n, get_s, n, opt_n, opt_s, parse_s, s, Item};
+use super::founding::{ConfirmOutcome, FoundingConfirmation, HoldStanding};
+use super::ledger::ClaimToken;
 use super::pipeline::{LeadExtras, PipelineChange};
 use super::table::{PK, SK};
-use super::{SalesStore, StoreError};
+use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
 use crate::domain::time_format;
-use crate::domain::{Cause, LeadId, PipelineStage, PipelineUpdate, StageMove};
+use crate::domain::{
+    apply_update, Cause, EmailAddress, HoldRef, Lead, LeadId, PipelineStage, PipelineUpdate,
+    SpotNumber, StageMove,
+};
 
 /// A customer's subscriptions and invoices.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -101,6 +106,37 @@ pub enum Recorded {
     Stale,
 }
 
+/// A paid Checkout Session, as the Stripe webhook records it.
+#[derive(Debug, Clone)]
+pub struct CheckoutPayment<'a> {
+    pub lead_id: &'a LeadId,
+    pub customer: Option<&'a str>,
+    pub subscription: Option<&'a str>,
+    /// `standard`, `founding` or `unknown`.
+    pub plan_type: &'a str,
+    /// The founding spot the payment confirms.
+    pub founding: Option<FoundingPayment<'a>>,
+    pub cause: &'a Cause,
+}
+
+/// The founding hold a payment confirms.
+#[derive(Debug, Clone)]
+pub struct FoundingPayment<'a> {
+    pub spot: SpotNumber,
+    pub hold_ref: &'a HoldRef,
+    pub company_name: Option<&'a str>,
+    /// Written to the lead's `follow_up` when the hold was lost before the payment came.
+    pub follow_up_if_lost: &'a str,
+}
+
+/// What recording a payment did.
+#[derive(Debug, Clone)]
+pub struct PaymentRecorded {
+    pub change: PipelineChange,
+    /// For a founding payment: confirmed now, confirmed before, or the hold was lost.
+    pub founding: Option<ConfirmOutcome>,
+}
+
 impl SalesStore {
     /// A paid checkout: the deal is won (with history), and the Stripe ids are kept on the lead
     /// and in the customer index, all in one transaction.
@@ -113,32 +149,158 @@ impl SalesStore {
         cause: &Cause,
         now: OffsetDateTime,
     ) -> Result<PipelineChange, StoreError> {
-        let mut extras = LeadExtras::default();
-        extras.sets.push(("plan_type", Some(s(plan_type))));
-        if let Some(subscription) = subscription {
-            extras
-                .sets
+        let payment = CheckoutPayment {
+            lead_id,
+            customer,
+            subscription,
+            plan_type,
+            founding: None,
+            cause,
+        };
+        Ok(self.record_payment(&payment, None, now).await?.change)
+    }
+
+    /// A paid checkout in one transaction: the deal won (with history and summary), the Stripe
+    /// ids on the lead and in the customer index, the founding hold made a membership (on the
+    /// condition that the hold still holds its spot), and, with `completion`, the webhook
+    /// delivery marked done. On the common path that is one GetItem (the lead) and one
+    /// TransactWriteItems. A hold that is no longer there is looked up once: confirmed by an
+    /// earlier delivery, or lost (then the lead is flagged for follow-up instead, never a 21st
+    /// member).
+    pub async fn record_payment(
+        &self,
+        payment: &CheckoutPayment<'_>,
+        completion: Option<&ClaimToken>,
+        now: OffsetDateTime,
+    ) -> Result<PaymentRecorded, StoreError> {
+        let mut base = LeadExtras::default();
+        base.sets.push(("plan_type", Some(s(payment.plan_type))));
+        if let Some(subscription) = payment.subscription {
+            base.sets
                 .push(("stripe_subscription_id", Some(s(subscription))));
         }
-        if let Some(customer) = customer {
-            extras.sets.push(("stripe_customer_id", Some(s(customer))));
+        if let Some(customer) = payment.customer {
+            base.sets.push(("stripe_customer_id", Some(s(customer))));
             let index = Put::builder()
                 .table_name(self.table_name())
                 .item(PK, s(customer_pk(customer)))
                 .item(SK, s("CUSTOMER"))
-                .item("lead_id", s(lead_id.as_str()))
+                .item("lead_id", s(payment.lead_id.as_str()))
                 .build()
                 .map_err(|e| StoreError::Rejected(e.to_string()))?;
-            extras
-                .items
+            base.items
                 .push(TransactWriteItem::builder().put(index).build());
         }
         let update = PipelineUpdate {
             stage: Some(StageMove::Advance(PipelineStage::ClosedWon)),
             ..Default::default()
         };
-        self.update_pipeline_with(lead_id, &update, cause, None, now, &extras)
-            .await
+        // What became of the founding hold, once known without confirming it here.
+        let mut settled: Option<ConfirmOutcome> = None;
+        // Whose founder item the hold is under: the lead's e-mail unless the spot says otherwise.
+        let mut founder_email: Option<EmailAddress> = None;
+        for attempt in 0..MAX_ATTEMPTS {
+            let lead = self
+                .lead(payment.lead_id)
+                .await?
+                .ok_or(StoreError::LeadNotFound)?;
+            let mut sets = base.sets.clone();
+            if let (Some(founding), Some(ConfirmOutcome::HoldLost)) = (&payment.founding, &settled)
+            {
+                sets.push(("follow_up", Some(s(founding.follow_up_if_lost))));
+                sets.push(("follow_up_at", Some(s(time_format::to_sortable(now)))));
+            }
+            let outcome = apply_update(&lead.pipeline, &update, payment.cause, now);
+            let next_version = lead.version + 1;
+            let mut items = self.lead_change_items(
+                &lead,
+                &outcome.record,
+                outcome.stage_change.as_ref(),
+                next_version,
+                now,
+                &sets,
+            )?;
+            items.extend(base.items.iter().cloned());
+            let confirming = match (&payment.founding, &settled) {
+                (Some(founding), None) => {
+                    let email = founder_email.clone().unwrap_or_else(|| lead.email.clone());
+                    let confirmation = FoundingConfirmation::now(
+                        founding.spot,
+                        email,
+                        lead.id.clone(),
+                        founding.company_name,
+                        now,
+                    );
+                    let at = items.len();
+                    items.extend(self.confirmation_items(&confirmation, founding.hold_ref)?);
+                    Some((at, founding, confirmation))
+                }
+                _ => None,
+            };
+            if let Some(token) = completion {
+                items.push(self.delivery_completion(token, now)?);
+            }
+            let mut request = self.client.transact_write_items();
+            for item in items {
+                request = request.transact_items(item);
+            }
+            match request.send().await {
+                Ok(_) => {
+                    let founding = match confirming {
+                        Some((_, _, confirmation)) => {
+                            Some(ConfirmOutcome::Confirmed(confirmation.member))
+                        }
+                        None => settled,
+                    };
+                    return Ok(PaymentRecorded {
+                        change: PipelineChange {
+                            lead: Lead {
+                                pipeline: outcome.record,
+                                version: next_version,
+                                ..lead
+                            },
+                            stage_change: outcome.stage_change,
+                            stage_kept: outcome.stage_kept,
+                            written: true,
+                        },
+                        founding,
+                    });
+                }
+                Err(err) => {
+                    let Some(codes) = cancellation_codes(&err) else {
+                        return Err(StoreError::from_sdk(err));
+                    };
+                    let failed =
+                        |i: usize| codes.get(i).map(String::as_str) == Some(CONDITION_FAILED);
+                    if completion.is_some() && failed(codes.len().saturating_sub(1)) {
+                        return Err(StoreError::ClaimLost);
+                    }
+                    if let Some((at, founding, confirmation)) = &confirming {
+                        if failed(*at) || failed(at + 1) {
+                            // The hold is not where it was: see what became of it.
+                            match self.hold_standing(founding.spot, founding.hold_ref).await? {
+                                HoldStanding::Held { email, .. }
+                                    if email != confirmation.member.email =>
+                                {
+                                    founder_email = Some(email);
+                                }
+                                HoldStanding::Held { .. } => {}
+                                HoldStanding::Confirmed(member) => {
+                                    settled = Some(ConfirmOutcome::AlreadyConfirmed(member));
+                                }
+                                HoldStanding::Lost => settled = Some(ConfirmOutcome::HoldLost),
+                            }
+                            continue;
+                        }
+                    }
+                    // The lead changed since it was read: read again and decide again.
+                    if !failed(0) {
+                        backoff(attempt).await;
+                    }
+                }
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
     /// The lead a Stripe customer belongs to.
@@ -263,27 +425,5 @@ impl SalesStore {
             }
         }
         Ok(state)
-    }
-
-    /// Flags a lead for a person's attention (no pipeline change).
-    pub async fn flag_for_follow_up(
-        &self,
-        lead_id: &LeadId,
-        reason: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(self.table_name())
-            .key(PK, s(super::table::keys::lead(lead_id)))
-            .key(SK, s(super::table::keys::LEAD_SK))
-            .update_expression("SET follow_up = :reason, follow_up_at = :at")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":reason", s(reason))
-            .expression_attribute_values(":at", s(time_format::to_sortable(now)))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
     }
 }

@@ -6,14 +6,14 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use time::OffsetDateTime;
 
 use super::codec::{get_s, opt_s, parse_s, s, Item};
-use super::leads::decode_lead;
+use super::leads::{decode_lead, NEW_LEAD_VERSION};
 use super::ledger::ClaimToken;
 use super::table::{keys, PK, SK};
 use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
 use crate::domain::time_format;
 use crate::domain::{
     apply_update, plan_booking, Booking, BookingEffect, BookingEvent, BookingProvider, BookingRef,
-    Cause, Lead, LeadId, StageChange, StageKept,
+    Cause, Lead, LeadBilling, LeadId, NewLead, PipelineRecord, StageChange, StageKept,
 };
 
 /// The lead attribute naming the booking that holds the deal in `demo_booked`.
@@ -116,6 +116,93 @@ impl SalesStore {
             holder,
             bookings,
         }))
+    }
+
+    /// Applies a booking event to the lead with the attendee's e-mail. A known lead: one
+    /// GetItem (the e-mail), then [`SalesStore::record_booking`] (one Query, one transaction).
+    /// A new one is created in the same transaction as the event's bookings, deal and delivery
+    /// completion: one GetItem and one TransactWriteItems. A lead created by someone else in
+    /// between makes it go the known-lead way.
+    pub async fn record_booking_for_attendee(
+        &self,
+        attendee: &NewLead,
+        provider: BookingProvider,
+        event: &BookingEvent,
+        cause: &Cause,
+        completion: Option<&ClaimToken>,
+        now: OffsetDateTime,
+    ) -> Result<BookingOutcome, StoreError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            if let Some(id) = self.lead_id_by_email(&attendee.email).await? {
+                return self
+                    .record_booking(&id, provider, event, cause, completion, now)
+                    .await;
+            }
+            let prospect = Lead {
+                id: LeadId::generate(),
+                email: attendee.email.clone(),
+                name: attendee.name.clone(),
+                company: attendee.company.clone(),
+                source: attendee.source,
+                created_at: now,
+                pipeline: PipelineRecord::new_prospect(),
+                billing: LeadBilling::default(),
+                version: NEW_LEAD_VERSION,
+            };
+            let plan = plan_booking(&prospect.pipeline, None, &[], provider, event, now);
+            let outcome = apply_update(&prospect.pipeline, &plan.update, cause, now);
+            let holder: Vec<_> = plan
+                .holder
+                .iter()
+                .flatten()
+                .map(|holder| (HOLDER, Some(s(holder.key()))))
+                .collect();
+            let mut items =
+                self.new_lead_items(attendee, &prospect.id, &outcome.record, now, &holder)?;
+            if let Some(change) = &outcome.stage_change {
+                items.push(self.history_put(&prospect.id, NEW_LEAD_VERSION, change)?);
+            }
+            for booking in &plan.bookings {
+                items.push(self.booking_put(&prospect.id, booking, now)?);
+            }
+            if let Some(token) = completion {
+                items.push(self.delivery_completion(token, now)?);
+            }
+            let mut request = self.client.transact_write_items();
+            for item in items {
+                request = request.transact_items(item);
+            }
+            match request.send().await {
+                Ok(_) => {
+                    return Ok(BookingOutcome {
+                        effect: plan.effect,
+                        lead: Lead {
+                            pipeline: outcome.record,
+                            ..prospect
+                        },
+                        stage_change: outcome.stage_change,
+                        stage_kept: outcome.stage_kept,
+                        bookings_written: plan.bookings.len(),
+                    })
+                }
+                Err(err) => match cancellation_codes(&err) {
+                    Some(codes) => {
+                        let failed = |code: Option<&String>| {
+                            code.map(String::as_str) == Some(CONDITION_FAILED)
+                        };
+                        if completion.is_some() && failed(codes.last()) {
+                            return Err(StoreError::ClaimLost);
+                        }
+                        // The e-mail got its lead meanwhile: the next turn finds it.
+                        if !failed(codes.first()) {
+                            backoff(attempt).await;
+                        }
+                    }
+                    None => return Err(StoreError::from_sdk(err)),
+                },
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
     /// Applies a booking event to a lead: the booking records, the deal (stage, next action,

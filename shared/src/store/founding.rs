@@ -53,6 +53,47 @@ pub enum ConfirmOutcome {
     HoldLost,
 }
 
+/// Where a hold stands, read from its spot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HoldStanding {
+    /// Still held by the hold, for this e-mail and lead (its time may have passed).
+    Held {
+        email: EmailAddress,
+        lead_id: LeadId,
+    },
+    /// The hold became this membership.
+    Confirmed(FoundingMember),
+    /// Released, or taken by another hold.
+    Lost,
+}
+
+/// The membership a confirmation writes: the benefits locked at the time of payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FoundingConfirmation {
+    pub member: FoundingMember,
+}
+
+impl FoundingConfirmation {
+    pub fn now(
+        spot: SpotNumber,
+        email: EmailAddress,
+        lead_id: LeadId,
+        company_name: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Self {
+        FoundingConfirmation {
+            member: FoundingMember {
+                spot,
+                email,
+                lead_id,
+                company_name: company_name.map(str::to_owned),
+                benefits: FoundingBenefits::CURRENT,
+                confirmed_at: now.replace_nanosecond(0).unwrap_or(now),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReleaseOutcome {
     Released,
@@ -371,7 +412,40 @@ impl SalesStore {
         company_name: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<ConfirmOutcome, StoreError> {
-        let (email, lead_id) = match self.spot(spot).await? {
+        let (email, lead_id) = match self.hold_standing(spot, hold_ref).await? {
+            HoldStanding::Held { email, lead_id } => (email, lead_id),
+            HoldStanding::Confirmed(member) => return Ok(ConfirmOutcome::AlreadyConfirmed(member)),
+            HoldStanding::Lost => return Ok(ConfirmOutcome::HoldLost),
+        };
+        let confirmation = FoundingConfirmation::now(spot, email, lead_id, company_name, now);
+        let [spot_item, founder_item] = self.confirmation_items(&confirmation, hold_ref)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(spot_item)
+            .transact_items(founder_item)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(ConfirmOutcome::Confirmed(confirmation.member)),
+            // Released, taken over, or confirmed by a concurrent delivery: look at what won.
+            Err(err) if cancellation_codes(&err).is_some() => {
+                match self.hold_standing(spot, hold_ref).await? {
+                    HoldStanding::Confirmed(member) => Ok(ConfirmOutcome::AlreadyConfirmed(member)),
+                    _ => Ok(ConfirmOutcome::HoldLost),
+                }
+            }
+            Err(err) => Err(StoreError::from_sdk(err)),
+        }
+    }
+
+    /// Where a hold stands: still holding its spot, confirmed, or gone (one GetItem).
+    pub(crate) async fn hold_standing(
+        &self,
+        spot: SpotNumber,
+        hold_ref: &HoldRef,
+    ) -> Result<HoldStanding, StoreError> {
+        Ok(match self.spot(spot).await? {
             Some((
                 SpotState::Held {
                     email,
@@ -380,48 +454,38 @@ impl SalesStore {
                     ..
                 },
                 _,
-            )) if held == *hold_ref => (email, lead_id),
+            )) if held == *hold_ref => HoldStanding::Held { email, lead_id },
             Some((SpotState::Member(member), Some(held))) if held == *hold_ref => {
-                return Ok(ConfirmOutcome::AlreadyConfirmed(member))
+                HoldStanding::Confirmed(member)
             }
-            _ => return Ok(ConfirmOutcome::HoldLost),
-        };
-        let benefits = FoundingBenefits::CURRENT;
-        let confirmed_at = now.replace_nanosecond(0).unwrap_or(now);
+            _ => HoldStanding::Lost,
+        })
+    }
+
+    /// The two writes that make a hold a membership (the spot and the founder item), each on
+    /// the condition that `hold_ref` still holds it; for use inside a larger transaction.
+    pub(crate) fn confirmation_items(
+        &self,
+        confirmation: &FoundingConfirmation,
+        hold_ref: &HoldRef,
+    ) -> Result<[TransactWriteItem; 2], StoreError> {
+        let member = &confirmation.member;
         let confirm = |pk: &str, sk: &str| -> Result<TransactWriteItem, StoreError> {
             let mut expr = UpdateExpr::default();
             expr.set("state", s(STATE_MEMBER))
-                .set("benefits", benefits_attribute(&benefits))
-                .set("confirmed_at", s(time_format::to_sortable(confirmed_at)))
-                .set_opt("company_name", company_name.map(s))
+                .set("benefits", benefits_attribute(&member.benefits))
+                .set(
+                    "confirmed_at",
+                    s(time_format::to_sortable(member.confirmed_at)),
+                )
+                .set_opt("company_name", member.company_name.as_deref().map(s))
                 .remove("expires_at");
             held_by_ref(self.table_name(), pk, sk, expr, hold_ref, None)
         };
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(confirm(keys::FOUNDING_PK, &keys::spot_sk(spot))?)
-            .transact_items(confirm(&keys::founder(&email), keys::FOUNDER_SK)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(ConfirmOutcome::Confirmed(FoundingMember {
-                spot,
-                email,
-                lead_id,
-                company_name: company_name.map(str::to_owned),
-                benefits,
-                confirmed_at,
-            })),
-            // Released, taken over, or confirmed by a concurrent delivery: look at what won.
-            Err(err) if cancellation_codes(&err).is_some() => match self.spot(spot).await? {
-                Some((SpotState::Member(member), Some(held))) if held == *hold_ref => {
-                    Ok(ConfirmOutcome::AlreadyConfirmed(member))
-                }
-                _ => Ok(ConfirmOutcome::HoldLost),
-            },
-            Err(err) => Err(StoreError::from_sdk(err)),
-        }
+        Ok([
+            confirm(keys::FOUNDING_PK, &keys::spot_sk(member.spot))?,
+            confirm(&keys::founder(&member.email), keys::FOUNDER_SK)?,
+        ])
     }
 
     /// Frees a spot held by `hold_ref` (a checkout that expired or failed). Any other hold, or

@@ -13,6 +13,9 @@ use crate::domain::{
     PipelineRecord, Probability,
 };
 
+/// The version a lead is created at.
+pub(crate) const NEW_LEAD_VERSION: u64 = 1;
+
 /// The pipeline attributes of a lead item, and their index keys.
 pub(crate) fn pipeline_attributes(
     id: &LeadId,
@@ -111,49 +114,11 @@ impl SalesStore {
                 });
             }
             let id = LeadId::generate();
-            let record = PipelineRecord::new_prospect();
-            let email_item = Put::builder()
-                .table_name(self.table_name())
-                .item(PK, s(keys::email(&new.email)))
-                .item(SK, s(keys::EMAIL_SK))
-                .item("lead_id", s(id.as_str()))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| StoreError::Rejected(e.to_string()))?;
-            let mut lead_item = Put::builder()
-                .table_name(self.table_name())
-                .item(PK, s(keys::lead(&id)))
-                .item(SK, s(keys::LEAD_SK))
-                .item("entity", s("lead"))
-                .item("lead_id", s(id.as_str()))
-                .item("email", s(new.email.as_str()))
-                .item("source", s(new.source.as_str()))
-                .item("created_at", s(time_format::to_sortable(now)))
-                .item("updated_at", s(time_format::to_sortable(now)))
-                .item("version", n(1))
-                .condition_expression("attribute_not_exists(pk)");
-            for (name, value) in [("name", &new.name), ("company", &new.company)] {
-                if let Some(value) = value {
-                    lead_item = lead_item.item(name, s(value.as_str()));
-                }
+            let mut request = self.client.transact_write_items();
+            for item in self.new_lead_items(new, &id, &PipelineRecord::new_prospect(), now, &[])? {
+                request = request.transact_items(item);
             }
-            for (name, value) in pipeline_attributes(&id, &record) {
-                if let Some(value) = value {
-                    lead_item = lead_item.item(name, value);
-                }
-            }
-            let lead_item = lead_item
-                .build()
-                .map_err(|e| StoreError::Rejected(e.to_string()))?;
-            let summary = summary_update(self.table_name(), &summary_deltas(None, &record))?;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(email_item).build())
-                .transact_items(TransactWriteItem::builder().put(lead_item).build())
-                .transact_items(TransactWriteItem::builder().update(summary).build())
-                .send()
-                .await;
+            let result = request.send().await;
             match result {
                 Ok(_) => {
                     return Ok(LeadRef {
@@ -171,6 +136,63 @@ impl SalesStore {
             }
         }
         Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+
+    /// The writes that create a lead with its deal at `record`: the e-mail item first (on the
+    /// condition that the e-mail has no lead yet, so that a cancellation's first reason says
+    /// so), the lead item (version 1) with `extra_sets`, and the lead's share of the summary.
+    pub(crate) fn new_lead_items(
+        &self,
+        new: &NewLead,
+        id: &LeadId,
+        record: &PipelineRecord,
+        now: OffsetDateTime,
+        extra_sets: &[(
+            &'static str,
+            Option<aws_sdk_dynamodb::types::AttributeValue>,
+        )],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let rejected = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
+        let email_item = Put::builder()
+            .table_name(self.table_name())
+            .item(PK, s(keys::email(&new.email)))
+            .item(SK, s(keys::EMAIL_SK))
+            .item("lead_id", s(id.as_str()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(rejected)?;
+        let mut lead_item = Put::builder()
+            .table_name(self.table_name())
+            .item(PK, s(keys::lead(id)))
+            .item(SK, s(keys::LEAD_SK))
+            .item("entity", s("lead"))
+            .item("lead_id", s(id.as_str()))
+            .item("email", s(new.email.as_str()))
+            .item("source", s(new.source.as_str()))
+            .item("created_at", s(time_format::to_sortable(now)))
+            .item("updated_at", s(time_format::to_sortable(now)))
+            .item("version", n(NEW_LEAD_VERSION))
+            .condition_expression("attribute_not_exists(pk)");
+        for (name, value) in [("name", &new.name), ("company", &new.company)] {
+            if let Some(value) = value {
+                lead_item = lead_item.item(name, s(value.as_str()));
+            }
+        }
+        for (name, value) in pipeline_attributes(id, record)
+            .into_iter()
+            .chain(extra_sets.iter().cloned())
+        {
+            if let Some(value) = value {
+                lead_item = lead_item.item(name, value);
+            }
+        }
+        let lead_item = lead_item.build().map_err(rejected)?;
+        let summary = summary_update(self.table_name(), &summary_deltas(None, record))?;
+        Ok(vec![
+            TransactWriteItem::builder().put(email_item).build(),
+            TransactWriteItem::builder().put(lead_item).build(),
+            TransactWriteItem::builder().update(summary).build(),
+        ])
     }
 
     /// The id of the lead with this e-mail, if there is one (strongly consistent).

@@ -25,7 +25,10 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
-pub use billing::{BillingState, InvoiceRecord, Recorded, SubscriptionState};
+pub use billing::{
+    BillingState, CheckoutPayment, FoundingPayment, InvoiceRecord, PaymentRecorded, Recorded,
+    SubscriptionState,
+};
 pub use bookings::{BookingOutcome, LeadBookings};
 pub use deals::{Cursor, DealFilter, DealPage, DealQuery, LeadDetail};
 pub use founding::{ConfirmOutcome, HoldOutcome, HoldRequest, ReleaseOutcome};

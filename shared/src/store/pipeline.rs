@@ -284,20 +284,7 @@ impl SalesStore {
             .map_err(rejected)?;
         let mut items = vec![TransactWriteItem::builder().update(lead_update).build()];
         if let Some(change) = stage_change {
-            let history = Put::builder()
-                .table_name(self.table_name())
-                .item(PK, s(keys::lead(&lead.id)))
-                .item(SK, s(keys::history_sk(next_version)))
-                .item("entity", s("stage_change"))
-                .item("from", s(change.from.as_str()))
-                .item("to", s(change.to.as_str()))
-                .item("at", s(time_format::to_sortable(change.at)))
-                .item("cause", s(change.cause.as_str()))
-                .item("set_by", s(change.set_by.as_str()))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(rejected)?;
-            items.push(TransactWriteItem::builder().put(history).build());
+            items.push(self.history_put(&lead.id, next_version, change)?);
         }
         let deltas = summary_deltas(Some(&lead.pipeline), record);
         if !deltas.is_empty() {
@@ -308,6 +295,29 @@ impl SalesStore {
             );
         }
         Ok(items)
+    }
+
+    /// A deal's history entry for the stage change that made its lead `version`.
+    pub(crate) fn history_put(
+        &self,
+        id: &LeadId,
+        version: u64,
+        change: &StageChange,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let history = Put::builder()
+            .table_name(self.table_name())
+            .item(PK, s(keys::lead(id)))
+            .item(SK, s(keys::history_sk(version)))
+            .item("entity", s("stage_change"))
+            .item("from", s(change.from.as_str()))
+            .item("to", s(change.to.as_str()))
+            .item("at", s(time_format::to_sortable(change.at)))
+            .item("cause", s(change.cause.as_str()))
+            .item("set_by", s(change.set_by.as_str()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(history).build())
     }
 
     /// The summary by stage: one GetItem, never a scan.

@@ -427,6 +427,30 @@ impl DynamoRequest {
                     .unwrap_or_default();
                 capacity::read_cost(&items, consistent)
             }
+            "BatchGetItem" => {
+                // Each key is a read of its own, rounded on its own; a key with no item still
+                // costs the minimum.
+                let mut total = Units::default();
+                let tables = self.body["RequestItems"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                for (table, wanted) in &tables {
+                    let consistent = wanted["ConsistentRead"].as_bool() == Some(true);
+                    let asked = wanted["Keys"].as_array().map_or(0, Vec::len);
+                    let found: Vec<&Map<String, Value>> = answer["Responses"][table]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_object).collect())
+                        .unwrap_or_default();
+                    for item in &found {
+                        total += capacity::read_cost([*item], consistent);
+                    }
+                    for _ in found.len()..asked {
+                        total += capacity::read_cost([], consistent);
+                    }
+                }
+                total
+            }
             "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" => {
                 let after = self.read_images(context, request).await;
                 let transactional = self.op == "TransactWriteItems";

@@ -1,5 +1,12 @@
-//! Processing a provider's webhook delivery at most once: claim it in the ledger, apply it,
-//! complete it (or give the claim up on failure so that the provider's retry can take over).
+//! Processing a provider's webhook delivery at most once. Two ways, both on the delivery ledger:
+//!
+//! - a delivery whose whole effect is one transaction (a booking event, a paid checkout) writes
+//!   its ledger record in that transaction: no claim, no completion, and of any number of
+//!   concurrent deliveries one transaction wins ([`answer_once`] turns what happened into the
+//!   answer);
+//! - any other ([`process_once`]) claims the delivery, applies it, completes it (or gives the
+//!   claim up on failure so that the provider's retry can take over).
+//!
 //! Shared by the Stripe, Cal.com and Calendly webhooks.
 
 use std::future::Future;
@@ -9,39 +16,46 @@ use time::Duration;
 
 use crate::clock::Clock;
 use crate::http::ApiError;
-use crate::store::{Claim, ClaimToken, DeliveryKey};
+use crate::store::{Claim, DeliveryKey, Once};
 use crate::SalesStore;
 
 /// How long one invocation owns a delivery before a retry may take it over.
 pub const CLAIM_LEASE: Duration = Duration::seconds(60);
 
-/// What applying a delivery did.
-#[derive(Debug)]
-pub struct Applied {
-    /// Fields for the webhook's 200 answer (`effect`, ...).
-    pub details: Map<String, Value>,
-    /// Whether the delivery's completion was written with the effect (in one transaction);
-    /// otherwise it is completed afterwards.
-    pub completed: bool,
+/// The `effect` field of a webhook's 200 answer, and any more fields.
+pub fn effect(effect: &str) -> Map<String, Value> {
+    let mut details = Map::new();
+    details.insert("effect".into(), Value::from(effect));
+    details
 }
 
-impl Applied {
-    /// An effect that leaves completing the delivery to [`process_once`].
-    pub fn effect(effect: &str) -> Self {
-        let mut details = Map::new();
-        details.insert("effect".into(), Value::from(effect));
-        Applied {
-            details,
-            completed: false,
+/// The webhook's answer for a delivery:
+/// - applied now → `{"received": true, "effect": …, …details}`;
+/// - applied before → `{"received": true, "duplicate": true}`;
+/// - another invocation is processing it now → [`ApiError::Busy`] (the provider retries).
+pub fn answer_once(key: &DeliveryKey, once: Once<Map<String, Value>>) -> Result<Value, ApiError> {
+    match once {
+        Once::Applied(details) => {
+            let mut body = Map::new();
+            body.insert("received".into(), Value::Bool(true));
+            body.extend(details);
+            tracing::info!(provider = %key.provider, delivery = %key.id, effect = ?body.get("effect"), "delivery processed");
+            Ok(Value::Object(body))
         }
+        Once::Duplicate => {
+            tracing::info!(provider = %key.provider, delivery = %key.id, "duplicate delivery; already processed");
+            Ok(json!({"received": true, "duplicate": true}))
+        }
+        Once::InProgress => Err(ApiError::Busy(format!(
+            "{} delivery {} is being processed by another invocation",
+            key.provider, key.id
+        ))),
     }
 }
 
 /// Runs `apply` once for a delivery, however many times and however concurrently the provider
-/// sends it. Answers:
-/// - the delivery was processed before → `{"received": true, "duplicate": true}`;
-/// - another invocation is processing it now → [`ApiError::Busy`] (the provider retries);
-/// - `apply` failed → its error, with the claim given up.
+/// sends it: claim, apply, complete. Answers as [`answer_once`]; when `apply` fails, its error,
+/// with the claim given up.
 pub async fn process_once<F, Fut>(
     store: &SalesStore,
     key: &DeliveryKey,
@@ -49,32 +63,20 @@ pub async fn process_once<F, Fut>(
     apply: F,
 ) -> Result<Value, ApiError>
 where
-    F: FnOnce(ClaimToken) -> Fut,
-    Fut: Future<Output = Result<Applied, ApiError>>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Map<String, Value>, ApiError>>,
 {
     let token = match store.claim_delivery(key, CLAIM_LEASE, clock.now()).await? {
         Claim::Won(token) => token,
-        Claim::Duplicate => {
-            tracing::info!(provider = %key.provider, delivery = %key.id, "duplicate delivery; already processed");
-            return Ok(json!({"received": true, "duplicate": true}));
-        }
-        Claim::InProgress => {
-            return Err(ApiError::Busy(format!(
-                "{} delivery {} is being processed by another invocation",
-                key.provider, key.id
-            )));
-        }
+        Claim::Duplicate => return answer_once(key, Once::Duplicate),
+        Claim::InProgress => return answer_once(key, Once::InProgress),
     };
-    match apply(token.clone()).await {
-        Ok(applied) => {
-            if !applied.completed && !store.complete_delivery(&token, clock.now()).await? {
+    match apply().await {
+        Ok(details) => {
+            if !store.complete_delivery(&token, clock.now()).await? {
                 tracing::warn!(provider = %key.provider, delivery = %key.id, "claim was taken over before completion; the effect is idempotent");
             }
-            let mut body = Map::new();
-            body.insert("received".into(), Value::Bool(true));
-            body.extend(applied.details);
-            tracing::info!(provider = %key.provider, delivery = %key.id, effect = ?body.get("effect"), "delivery processed");
-            Ok(Value::Object(body))
+            answer_once(key, Once::Applied(details))
         }
         Err(err) => {
             if let Err(abandon) = store.abandon_delivery(&token).await {

@@ -1,7 +1,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::join_all;
-use sales::domain::{FoundingBenefits, HoldRef, HoldWindow, LeadId, SpotNumber};
+use sales::domain::{
+    FoundingBenefits, HoldRef, HoldWindow, LeadId, LeadSource, NewLead, PipelineStage, SpotNumber,
+};
 use sales::store::{ConfirmOutcome, HoldOutcome, HoldRequest, ReleaseOutcome};
 use sales_tests::TestTable;
 use time::{Duration, OffsetDateTime};
@@ -116,6 +118,80 @@ async fn the_same_email_ten_times_at_once_gets_one_spot() {
     assert_eq!(new, 1, "exactly one call took the spot");
     let tally = store.founding_tally(now()).await.unwrap();
     assert_eq!((tally.held, tally.remaining), (1, 19));
+    table.drop_table().await;
+}
+
+/// A founding checkout of a new e-mail creates the lead in the hold's own transaction. Ten of
+/// them at once for one new e-mail: one lead (one prospect in the summary), one spot, one hold;
+/// and thirty new e-mails at once with only 20 spots: 20 holds, 10 on the waitlist, 30 leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkouts_of_new_e_mails_create_their_lead_with_the_hold() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let expires = HoldWindow::starting_at(now()).hold_expires_at;
+    let lead = NewLead::new(email("first@example.com"), LeadSource::Checkout);
+    let results = join_all((0..10).map(|_| {
+        let lead = lead.clone();
+        async move {
+            store
+                .hold_founding_spot_for(&lead, &HoldRef::generate(), expires, now())
+                .await
+                .expect("hold")
+        }
+    }))
+    .await;
+    let leads: BTreeSet<String> = results.iter().map(|(l, _)| l.id.to_string()).collect();
+    assert_eq!(leads.len(), 1, "{results:?}");
+    assert_eq!(results.iter().filter(|(l, _)| l.created).count(), 1);
+    let spots: BTreeSet<SpotNumber> = results
+        .iter()
+        .map(|(_, outcome)| match outcome {
+            HoldOutcome::Held { spot, .. } => *spot,
+            other => panic!("expected a hold, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(spots.len(), 1);
+    let stored = store.lead_by_email(&lead.email).await.unwrap().unwrap();
+    assert_eq!(Some(stored.id.to_string()), leads.into_iter().next());
+
+    let results = join_all((0..30).map(|i| async move {
+        let lead = NewLead::new(
+            email(&format!("crowd{i}@example.com")),
+            LeadSource::Checkout,
+        );
+        store
+            .hold_founding_spot_for(&lead, &HoldRef::generate(), expires, now())
+            .await
+            .expect("hold")
+    }))
+    .await;
+    let held = results
+        .iter()
+        .filter(|(_, o)| matches!(o, HoldOutcome::Held { .. }))
+        .count();
+    let waiting: BTreeSet<u64> = results
+        .iter()
+        .filter_map(|(_, o)| match o {
+            HoldOutcome::Full { waitlist_position } => Some(*waitlist_position),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        (held, waiting.len()),
+        (19, 11),
+        "spot 1 went to the first e-mail"
+    );
+    assert_eq!(waiting, (1..=11).collect());
+    for (lead, _) in &results {
+        assert!(store.lead(&lead.id).await.unwrap().is_some(), "{lead:?}");
+    }
+    let summary = store.pipeline_summary().await.unwrap();
+    assert_eq!(
+        summary
+            .stage(PipelineStage::Prospect)
+            .map(|line| line.count),
+        Some(31)
+    );
     table.drop_table().await;
 }
 

@@ -1,5 +1,5 @@
 use futures::future::join_all;
-use sales::store::{Claim, DeliveryKey};
+use sales::store::{Claim, DeliveryKey, Once};
 use sales_tests::TestTable;
 use time::Duration;
 
@@ -132,5 +132,48 @@ async fn an_abandoned_claim_is_free_for_the_next_delivery_at_once() {
         .complete_delivery(&retry, now() + Duration::seconds(2))
         .await
         .unwrap());
+    table.drop_table().await;
+}
+
+/// A delivery recorded inside the transaction that is its effect (no claim first): one of many
+/// concurrent records wins, the rest see a duplicate; a live claim holds it off, a lapsed one
+/// does not, and a claim cannot be won on a recorded delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_recorded_with_its_effect_is_recorded_once() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let key = DeliveryKey::new("cal", "BOOKING_CREATED:uid:abc");
+    let records = join_all((0..20).map(|_| store.record_delivery(&key, now()))).await;
+    let records: Vec<Once<()>> = records.into_iter().map(|r| r.expect("record")).collect();
+    assert_eq!(
+        records.iter().filter(|r| **r == Once::Applied(())).count(),
+        1
+    );
+    assert_eq!(
+        records.iter().filter(|r| **r == Once::Duplicate).count(),
+        19
+    );
+    assert_eq!(
+        store.claim_delivery(&key, LEASE, now()).await.unwrap(),
+        Claim::Duplicate
+    );
+
+    let claimed = DeliveryKey::new("stripe", "evt_claimed");
+    assert!(matches!(
+        store.claim_delivery(&claimed, LEASE, now()).await.unwrap(),
+        Claim::Won(_)
+    ));
+    assert_eq!(
+        store.record_delivery(&claimed, now()).await.unwrap(),
+        Once::InProgress
+    );
+    // The claimant crashed: once its lease has run out, the delivery can be recorded.
+    assert_eq!(
+        store
+            .record_delivery(&claimed, now() + LEASE + Duration::seconds(1))
+            .await
+            .unwrap(),
+        Once::Applied(())
+    );
     table.drop_table().await;
 }

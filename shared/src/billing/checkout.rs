@@ -12,7 +12,7 @@ use crate::domain::time_format;
 use crate::domain::{EmailAddress, HoldRef, HoldWindow, LeadSource, NewLead, HOLD_GRACE};
 use crate::http::{json_body, json_response, ApiError, Cors, HttpResponse};
 use crate::providers::stripe::{CheckoutRequest, StripeClient};
-use crate::store::{HoldOutcome, HoldRequest, ReleaseOutcome};
+use crate::store::{HoldOutcome, ReleaseOutcome};
 use crate::SalesStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,36 +203,28 @@ impl CreateCheckout {
         let now = self.clock.now();
         let mut new_lead = NewLead::new(order.email.clone(), LeadSource::Checkout);
         new_lead.company = order.company_name.clone();
-        let lead = self.store.find_or_create_lead(&new_lead, now).await?;
-
-        let mut metadata = vec![
-            ("lead_id".to_owned(), lead.id.to_string()),
-            ("plan_type".to_owned(), order.plan.as_str().to_owned()),
-        ];
-        if let Some(company) = &order.company_name {
-            metadata.push(("company_name".to_owned(), company.clone()));
-        }
         let mut hold = None;
         let mut expires_at = None;
-        if order.plan == PlanType::Founding {
+        let lead = if order.plan == PlanType::Founding {
+            // The lead (created if new) and the hold in one read and one transaction.
             let window = HoldWindow::starting_at(now);
-            let request = HoldRequest {
-                email: order.email.clone(),
-                lead_id: lead.id.clone(),
-                hold_ref: HoldRef::generate(),
-                expires_at: window.hold_expires_at,
-            };
-            match self.store.hold_founding_spot(&request, now).await? {
+            let (lead, outcome) = self
+                .store
+                .hold_founding_spot_for(
+                    &new_lead,
+                    &HoldRef::generate(),
+                    window.hold_expires_at,
+                    now,
+                )
+                .await?;
+            match outcome {
                 HoldOutcome::Held {
                     spot,
                     hold_ref,
                     expires_at: hold_expires_at,
                     new,
                 } => {
-                    let checkout_expires_at = hold_expires_at - HOLD_GRACE;
-                    metadata.push(("founding_spot".to_owned(), spot.to_string()));
-                    metadata.push(("founding_hold".to_owned(), hold_ref.to_string()));
-                    expires_at = Some(checkout_expires_at);
+                    expires_at = Some(hold_expires_at - HOLD_GRACE);
                     hold = Some((spot, hold_ref, new));
                 }
                 HoldOutcome::AlreadyMember { spot } => {
@@ -249,6 +241,21 @@ impl CreateCheckout {
                     });
                 }
             }
+            lead
+        } else {
+            self.store.find_or_create_lead(&new_lead, now).await?
+        };
+
+        let mut metadata = vec![
+            ("lead_id".to_owned(), lead.id.to_string()),
+            ("plan_type".to_owned(), order.plan.as_str().to_owned()),
+        ];
+        if let Some(company) = &order.company_name {
+            metadata.push(("company_name".to_owned(), company.clone()));
+        }
+        if let Some((spot, hold_ref, _)) = &hold {
+            metadata.push(("founding_spot".to_owned(), spot.to_string()));
+            metadata.push(("founding_hold".to_owned(), hold_ref.to_string()));
         }
         let checkout = CheckoutRequest {
             price_id,

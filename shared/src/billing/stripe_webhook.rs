@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::PlanType;
 use crate::clock::Clock;
 use crate::config::Secret;
-use crate::delivery::{process_once, Applied};
+use crate::delivery::{answer_once, effect, process_once};
 use crate::domain::signature::{verify_timestamped, STRIPE_TOLERANCE_SECONDS};
 use crate::domain::time_format;
 use crate::domain::{
@@ -19,8 +19,8 @@ use crate::providers::stripe_events::{
     CheckoutSessionObject, EventKind, InvoiceObject, StripeEvent,
 };
 use crate::store::{
-    CheckoutPayment, ClaimToken, ConfirmOutcome, DeliveryKey, FoundingPayment, InvoiceRecord,
-    StoreError, SubscriptionState,
+    CheckoutPayment, ConfirmOutcome, DeliveryKey, FoundingPayment, InvoiceRecord, Once, StoreError,
+    SubscriptionState,
 };
 use crate::telemetry::emit_count_metric;
 use crate::SalesStore;
@@ -69,22 +69,22 @@ impl StripeWebhook {
             return Ok(json!({"received": true, "ignored": kind}));
         }
         let key = DeliveryKey::new("stripe", event.id.as_str());
-        process_once(&self.store, &key, &self.clock, |token| async move {
-            self.apply(&event, &token).await
+        if let EventKind::CheckoutCompleted(session) = &event.kind {
+            // The payment's whole effect is one transaction, which records the delivery too.
+            let cause = Cause::stripe_event(&event.id);
+            let once = self.checkout_completed(session, &cause, &key).await?;
+            return answer_once(&key, once.map(effect));
+        }
+        process_once(&self.store, &key, &self.clock, || async {
+            Ok(effect(self.apply(&event).await?))
         })
         .await
     }
 
-    async fn apply(&self, event: &StripeEvent, token: &ClaimToken) -> Result<Applied, ApiError> {
-        let effect = match &event.kind {
-            EventKind::CheckoutCompleted(session) => {
-                let cause = Cause::stripe_event(&event.id);
-                let effect = self.checkout_completed(session, &cause, token).await?;
-                // Its completion was written in the same transaction as the payment's effect.
-                let mut applied = Applied::effect(effect);
-                applied.completed = true;
-                return Ok(applied);
-            }
+    /// The events other than a paid checkout (and the ignored ones, which [`Self::receive`]
+    /// answers before): each one write, after claiming the delivery.
+    async fn apply(&self, event: &StripeEvent) -> Result<&'static str, ApiError> {
+        Ok(match &event.kind {
             EventKind::CheckoutExpired(session) => self.checkout_expired(session).await?,
             EventKind::SubscriptionChanged {
                 deleted,
@@ -128,9 +128,8 @@ impl StripeWebhook {
                 );
                 effect
             }
-            EventKind::Ignored(_) => "ignored",
-        };
-        Ok(Applied::effect(effect))
+            EventKind::CheckoutCompleted(_) | EventKind::Ignored(_) => "ignored",
+        })
     }
 
     async fn invoice(
@@ -169,8 +168,8 @@ impl StripeWebhook {
         &self,
         session: &CheckoutSessionObject,
         cause: &Cause,
-        token: &ClaimToken,
-    ) -> Result<&'static str, ApiError> {
+        delivery: &DeliveryKey,
+    ) -> Result<Once<&'static str>, ApiError> {
         let now = self.clock.now();
         let email = session_email(session)?;
         let plan = session
@@ -209,7 +208,11 @@ impl StripeWebhook {
                 ),
                 cause,
             };
-            match self.store.record_payment(&payment, Some(token), now).await {
+            match self
+                .store
+                .record_payment(&payment, Some(delivery), now)
+                .await
+            {
                 Err(StoreError::LeadNotFound) if named_lead.as_ref() == Some(&lead_id) => {
                     // The session names a lead this table does not have: go by the e-mail.
                     lead_id = self.lead_for_email(&email, company, now).await?;
@@ -217,7 +220,12 @@ impl StripeWebhook {
                 result => break result?,
             }
         };
-        Ok(match recorded.founding {
+        let recorded = match recorded {
+            Once::Applied(recorded) => recorded,
+            Once::Duplicate => return Ok(Once::Duplicate),
+            Once::InProgress => return Ok(Once::InProgress),
+        };
+        Ok(Once::Applied(match recorded.founding {
             None => "deal_won",
             Some(ConfirmOutcome::Confirmed(member)) => {
                 tracing::info!(email = %email.masked(), spot = member.spot.get(), "founding member confirmed");
@@ -235,7 +243,7 @@ impl StripeWebhook {
                 );
                 "founding_payment_flagged_for_follow_up"
             }
-        })
+        }))
     }
 
     async fn lead_for_email(

@@ -2,21 +2,21 @@
 //!
 //! Verify the signature over the raw body, parse, find or create the lead by the attendee's
 //! e-mail, then apply the event to the lead's bookings and deal in one transaction that also
-//! completes the delivery in the ledger. The rules are in [`crate::domain::booking`].
+//! records the delivery in the ledger (so a redelivery, even a concurrent one, changes nothing). The rules are in [`crate::domain::booking`].
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::config::Secret;
-use crate::delivery::{process_once, Applied};
+use crate::delivery::answer_once;
 use crate::domain::signature::{verify_body_hex, verify_timestamped, CALENDLY_TOLERANCE_SECONDS};
 use crate::domain::{BookingNotice, BookingProvider, Cause, LeadSource, NewLead};
 use crate::http::{body_bytes, header, json_response, ApiError, HttpResponse};
 use crate::providers::{cal, calendly, ParsedWebhook};
-use crate::store::DeliveryKey;
+use crate::store::{DeliveryKey, Once};
 use crate::SalesStore;
 
 /// Cal.com's signature header: hex HMAC-SHA256 of the raw body.
@@ -93,17 +93,16 @@ impl BookingWebhook {
             }
         };
         let key = delivery_key(&notice, body);
-        process_once(&self.store, &key, &self.clock, |token| async move {
-            self.apply(&notice, &token).await
-        })
-        .await
+        // The event's whole effect is one transaction, which records the delivery too.
+        let once = self.apply(&notice, &key).await?;
+        answer_once(&key, once)
     }
 
     async fn apply(
         &self,
         notice: &BookingNotice,
-        token: &crate::store::ClaimToken,
-    ) -> Result<Applied, ApiError> {
+        delivery: &DeliveryKey,
+    ) -> Result<Once<Map<String, Value>>, ApiError> {
         let now = self.clock.now();
         let source = match self.provider {
             BookingProvider::Cal => LeadSource::Cal,
@@ -124,10 +123,15 @@ impl BookingWebhook {
                 self.provider,
                 &notice.event,
                 &cause,
-                Some(token),
+                delivery,
                 now,
             )
             .await?;
+        let outcome = match outcome {
+            Once::Applied(outcome) => outcome,
+            Once::Duplicate => return Ok(Once::Duplicate),
+            Once::InProgress => return Ok(Once::InProgress),
+        };
         let lead = &outcome.lead;
         tracing::info!(
             provider = self.provider.as_str(),
@@ -138,7 +142,7 @@ impl BookingWebhook {
             stage = outcome.lead.pipeline.stage.as_str(),
             "booking event applied"
         );
-        let mut details = serde_json::Map::new();
+        let mut details = Map::new();
         details.insert("effect".into(), Value::from(outcome.effect.as_str()));
         details.insert("lead_id".into(), Value::from(lead.id.as_str()));
         details.insert("booking".into(), Value::from(booking.id.as_str()));
@@ -155,10 +159,7 @@ impl BookingWebhook {
         if let Some(kept) = outcome.stage_kept {
             details.insert("stage_kept".into(), json!(kept));
         }
-        Ok(Applied {
-            details,
-            completed: true,
-        })
+        Ok(Once::Applied(details))
     }
 }
 

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::codec::{get_n, get_s, n, opt_n, opt_s, parse_s, s, Item};
 use super::founding::{ConfirmOutcome, FoundingConfirmation, HoldStanding};
-use super::ledger::ClaimToken;
+use super::ledger::{DeliveryKey, Once};
 use super::pipeline::{LeadExtras, PipelineChange};
 use super::table::{PK, SK};
 use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
@@ -157,22 +157,26 @@ impl SalesStore {
             founding: None,
             cause,
         };
-        Ok(self.record_payment(&payment, None, now).await?.change)
+        match self.record_payment(&payment, None, now).await? {
+            Once::Applied(recorded) => Ok(recorded.change),
+            // Only a delivery record can fail this way, and there is none.
+            Once::Duplicate | Once::InProgress => Err(StoreError::Contention(1)),
+        }
     }
 
     /// A paid checkout in one transaction: the deal won (with history and summary), the Stripe
     /// ids on the lead and in the customer index, the founding hold made a membership (on the
-    /// condition that the hold still holds its spot), and, with `completion`, the webhook
-    /// delivery marked done. On the common path that is one GetItem (the lead) and one
-    /// TransactWriteItems. A hold that is no longer there is looked up once: confirmed by an
+    /// condition that the hold still holds its spot), and, with `delivery`, the webhook
+    /// delivery's record (so that it is applied once, however it is redelivered). On the common
+    /// path that is one GetItem (the lead) and one TransactWriteItems. A hold that is no longer there is looked up once: confirmed by an
     /// earlier delivery, or lost (then the lead is flagged for follow-up instead, never a 21st
     /// member).
     pub async fn record_payment(
         &self,
         payment: &CheckoutPayment<'_>,
-        completion: Option<&ClaimToken>,
+        delivery: Option<&DeliveryKey>,
         now: OffsetDateTime,
-    ) -> Result<PaymentRecorded, StoreError> {
+    ) -> Result<Once<PaymentRecorded>, StoreError> {
         let mut base = LeadExtras::default();
         base.sets.push(("plan_type", Some(s(payment.plan_type))));
         if let Some(subscription) = payment.subscription {
@@ -237,8 +241,8 @@ impl SalesStore {
                 }
                 _ => None,
             };
-            if let Some(token) = completion {
-                items.push(self.delivery_completion(token, now)?);
+            if let Some(delivery) = delivery {
+                items.push(self.delivery_record(delivery, now)?);
             }
             let mut request = self.client.transact_write_items();
             for item in items {
@@ -252,7 +256,7 @@ impl SalesStore {
                         }
                         None => settled,
                     };
-                    return Ok(PaymentRecorded {
+                    return Ok(Once::Applied(PaymentRecorded {
                         change: PipelineChange {
                             lead: Lead {
                                 pipeline: outcome.record,
@@ -264,7 +268,7 @@ impl SalesStore {
                             written: true,
                         },
                         founding,
-                    });
+                    }));
                 }
                 Err(err) => {
                     let Some(codes) = cancellation_codes(&err) else {
@@ -272,8 +276,11 @@ impl SalesStore {
                     };
                     let failed =
                         |i: usize| codes.get(i).map(String::as_str) == Some(CONDITION_FAILED);
-                    if completion.is_some() && failed(codes.len().saturating_sub(1)) {
-                        return Err(StoreError::ClaimLost);
+                    if let Some(delivery) = delivery {
+                        if failed(codes.len().saturating_sub(1)) {
+                            // Recorded before, or claimed by another invocation.
+                            return self.delivery_standing(delivery).await;
+                        }
                     }
                     if let Some((at, founding, confirmation)) = &confirming {
                         if failed(*at) || failed(at + 1) {

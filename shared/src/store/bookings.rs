@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::codec::{get_s, opt_s, parse_s, s, Item};
 use super::leads::{decode_lead, NEW_LEAD_VERSION};
-use super::ledger::ClaimToken;
+use super::ledger::{DeliveryKey, Once};
 use super::table::{keys, PK, SK};
 use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
 use crate::domain::time_format;
@@ -121,7 +121,7 @@ impl SalesStore {
     /// Applies a booking event to the lead with the attendee's e-mail. A known lead: one
     /// GetItem (the e-mail), then [`SalesStore::record_booking`] (one Query, one transaction).
     /// A new one is created in the same transaction as the event's bookings, deal and delivery
-    /// completion: one GetItem and one TransactWriteItems. A lead created by someone else in
+    /// record: one GetItem and one TransactWriteItems. A lead created by someone else in
     /// between makes it go the known-lead way.
     pub async fn record_booking_for_attendee(
         &self,
@@ -129,13 +129,13 @@ impl SalesStore {
         provider: BookingProvider,
         event: &BookingEvent,
         cause: &Cause,
-        completion: Option<&ClaimToken>,
+        delivery: &DeliveryKey,
         now: OffsetDateTime,
-    ) -> Result<BookingOutcome, StoreError> {
+    ) -> Result<Once<BookingOutcome>, StoreError> {
         for attempt in 0..MAX_ATTEMPTS {
             if let Some(id) = self.lead_id_by_email(&attendee.email).await? {
                 return self
-                    .record_booking(&id, provider, event, cause, completion, now)
+                    .record_booking(&id, provider, event, cause, delivery, now)
                     .await;
             }
             let prospect = Lead {
@@ -165,16 +165,14 @@ impl SalesStore {
             for booking in &plan.bookings {
                 items.push(self.booking_put(&prospect.id, booking, now)?);
             }
-            if let Some(token) = completion {
-                items.push(self.delivery_completion(token, now)?);
-            }
+            items.push(self.delivery_record(delivery, now)?);
             let mut request = self.client.transact_write_items();
             for item in items {
                 request = request.transact_items(item);
             }
             match request.send().await {
                 Ok(_) => {
-                    return Ok(BookingOutcome {
+                    return Ok(Once::Applied(BookingOutcome {
                         effect: plan.effect,
                         lead: Lead {
                             pipeline: outcome.record,
@@ -183,15 +181,16 @@ impl SalesStore {
                         stage_change: outcome.stage_change,
                         stage_kept: outcome.stage_kept,
                         bookings_written: plan.bookings.len(),
-                    })
+                    }))
                 }
                 Err(err) => match cancellation_codes(&err) {
                     Some(codes) => {
                         let failed = |code: Option<&String>| {
                             code.map(String::as_str) == Some(CONDITION_FAILED)
                         };
-                        if completion.is_some() && failed(codes.last()) {
-                            return Err(StoreError::ClaimLost);
+                        if failed(codes.last()) {
+                            // Recorded before, or claimed by another invocation.
+                            return self.delivery_standing(delivery).await;
                         }
                         // The e-mail got its lead meanwhile: the next turn finds it.
                         if !failed(codes.first()) {
@@ -206,17 +205,18 @@ impl SalesStore {
     }
 
     /// Applies a booking event to a lead: the booking records, the deal (stage, next action,
-    /// history, summary) and, with `completion`, the webhook delivery's completion, all in one
-    /// transaction. A concurrent change to the lead makes it read again and decide again.
+    /// history, summary) and the webhook delivery's record, all in one transaction: applied once
+    /// however often and however concurrently the provider delivers it (the delivery record's
+    /// condition). A concurrent change to the lead makes it read again and decide again.
     pub async fn record_booking(
         &self,
         lead_id: &LeadId,
         provider: BookingProvider,
         event: &BookingEvent,
         cause: &Cause,
-        completion: Option<&ClaimToken>,
+        delivery: &DeliveryKey,
         now: OffsetDateTime,
-    ) -> Result<BookingOutcome, StoreError> {
+    ) -> Result<Once<BookingOutcome>, StoreError> {
         for attempt in 0..MAX_ATTEMPTS {
             let state = self
                 .lead_bookings(lead_id)
@@ -232,18 +232,14 @@ impl SalesStore {
             );
             let lead = state.lead;
             if !plan.writes_anything() {
-                if let Some(token) = completion {
-                    if !self.complete_delivery(token, now).await? {
-                        return Err(StoreError::ClaimLost);
-                    }
-                }
-                return Ok(BookingOutcome {
+                let recorded = self.record_delivery(delivery, now).await?;
+                return Ok(recorded.map(|()| BookingOutcome {
                     effect: plan.effect,
                     lead,
                     stage_change: None,
                     stage_kept: None,
                     bookings_written: 0,
-                });
+                }));
             }
             let outcome = apply_update(&lead.pipeline, &plan.update, cause, now);
             let next_version = lead.version + 1;
@@ -263,16 +259,14 @@ impl SalesStore {
             for booking in &plan.bookings {
                 items.push(self.booking_put(lead_id, booking, now)?);
             }
-            if let Some(token) = completion {
-                items.push(self.delivery_completion(token, now)?);
-            }
+            items.push(self.delivery_record(delivery, now)?);
             let mut request = self.client.transact_write_items();
             for item in items {
                 request = request.transact_items(item);
             }
             match request.send().await {
                 Ok(_) => {
-                    return Ok(BookingOutcome {
+                    return Ok(Once::Applied(BookingOutcome {
                         effect: plan.effect,
                         lead: Lead {
                             pipeline: outcome.record,
@@ -282,15 +276,16 @@ impl SalesStore {
                         stage_change: outcome.stage_change,
                         stage_kept: outcome.stage_kept,
                         bookings_written: plan.bookings.len(),
-                    })
+                    }))
                 }
                 Err(err) => match cancellation_codes(&err) {
                     Some(codes) => {
                         let failed = |code: Option<&String>| {
                             code.map(String::as_str) == Some(CONDITION_FAILED)
                         };
-                        if completion.is_some() && failed(codes.last()) {
-                            return Err(StoreError::ClaimLost);
+                        if failed(codes.last()) {
+                            // Recorded before, or claimed by another invocation.
+                            return self.delivery_standing(delivery).await;
                         }
                         // The lead changed since it was read: read again and decide again.
                         if !failed(codes.first()) {

@@ -13,7 +13,7 @@ use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILE
 use crate::domain::time_format;
 use crate::domain::{
     choose_spot, EmailAddress, FoundingBenefits, FoundingMember, FoundingTally, HoldRef, LeadId,
-    SpotNumber, SpotState,
+    LeadRef, NewLead, PipelineRecord, SpotNumber, SpotState,
 };
 
 /// A founding checkout asking for a spot.
@@ -51,6 +51,13 @@ pub enum ConfirmOutcome {
     /// The spot is no longer held by this hold (it expired and went to someone else, or was
     /// released): no membership is created.
     HoldLost,
+}
+
+/// Whose hold: a known lead, or the lead of an e-mail (created with the hold if there is none).
+#[derive(Debug, Clone, Copy)]
+enum Holder<'a> {
+    Lead(&'a LeadId),
+    ByEmail(&'a NewLead),
 }
 
 /// Where a hold stands, read from its spot.
@@ -246,73 +253,168 @@ impl SalesStore {
         request: &HoldRequest,
         now: OffsetDateTime,
     ) -> Result<HoldOutcome, StoreError> {
+        let holder = Holder::Lead(&request.lead_id);
+        let (_, outcome) = self
+            .hold_spot(
+                &request.email,
+                holder,
+                &request.hold_ref,
+                request.expires_at,
+                now,
+            )
+            .await?;
+        Ok(outcome)
+    }
+
+    /// A founding checkout's hold for the lead with this e-mail, created if there is none: one
+    /// BatchGetItem (the e-mail's lead and the 20 spots), then one transaction (the hold; with
+    /// the new lead's e-mail, lead and summary items when the e-mail has no lead yet).
+    pub async fn hold_founding_spot_for(
+        &self,
+        lead: &NewLead,
+        hold_ref: &HoldRef,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(LeadRef, HoldOutcome), StoreError> {
+        self.hold_spot(
+            &lead.email,
+            Holder::ByEmail(lead),
+            hold_ref,
+            expires_at,
+            now,
+        )
+        .await
+    }
+
+    /// The lead of an e-mail, if any, and every stored spot: one strongly consistent
+    /// BatchGetItem.
+    async fn founding_checkout_view(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<(Option<LeadId>, Vec<(SpotNumber, SpotState)>), StoreError> {
+        let email_pk = keys::email(email);
+        let wanted = std::iter::once((email_pk.clone(), keys::EMAIL_SK.to_owned())).chain(
+            SpotNumber::all().map(|spot| (keys::FOUNDING_PK.to_owned(), keys::spot_sk(spot))),
+        );
+        let mut lead = None;
+        let mut spots = Vec::new();
+        for item in self.get_many(wanted).await? {
+            if get_s(&item, PK)? == email_pk {
+                lead = Some(parse_s(&item, "lead_id", LeadId::parse)?);
+            } else {
+                spots.push(decode_spot(&item)?);
+            }
+        }
+        spots.sort_by_key(|(spot, _)| *spot);
+        Ok((lead, spots))
+    }
+
+    async fn hold_spot(
+        &self,
+        email: &EmailAddress,
+        holder: Holder<'_>,
+        hold_ref: &HoldRef,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(LeadRef, HoldOutcome), StoreError> {
         let salt = uuid::Uuid::new_v4().as_u128() as u64;
         for attempt in 0..MAX_ATTEMPTS {
-            let spots = self.founding_spots().await?;
-            match held_by(&spots, &request.email, now) {
+            // Who holds, and a lead to create with the hold when the e-mail has none yet.
+            let (lead, create, spots) = match holder {
+                Holder::Lead(id) => (id.clone(), None, self.founding_spots().await?),
+                Holder::ByEmail(new) => match self.founding_checkout_view(email).await? {
+                    (Some(id), spots) => (id, None, spots),
+                    (None, spots) => (LeadId::generate(), Some(new), spots),
+                },
+            };
+            let held = held_by(&spots, email, now);
+            let free = choose_spot(&free_spots(&spots, now), attempt, salt);
+            if let (Some(new), true) = (create, held.is_some() || free.is_none()) {
+                // Not the common path (a hold without a lead, or no spot free): create the lead
+                // on its own, then look again.
+                self.find_or_create_lead(new, now).await?;
+                continue;
+            }
+            let lead_ref = LeadRef {
+                id: lead.clone(),
+                email: email.clone(),
+                created: create.is_some(),
+            };
+            match held {
                 Some((
                     spot,
                     SpotState::Held {
                         hold_ref,
-                        expires_at,
+                        expires_at: held_until,
                         ..
                     },
                 )) => {
                     // The same e-mail again while its hold lives: the same spot and hold, kept
                     // at least as long as this new checkout needs it.
-                    let expires_at = (*expires_at).max(request.expires_at);
-                    if self
-                        .extend_hold(&request.email, *spot, hold_ref, expires_at)
-                        .await?
-                    {
-                        return Ok(HoldOutcome::Held {
+                    let expires_at = (*held_until).max(expires_at);
+                    if self.extend_hold(email, *spot, hold_ref, expires_at).await? {
+                        let outcome = HoldOutcome::Held {
                             spot: *spot,
                             hold_ref: hold_ref.clone(),
                             expires_at,
                             new: false,
-                        });
+                        };
+                        return Ok((lead_ref, outcome));
                     }
                     continue; // released or confirmed meanwhile: look again
                 }
-                Some((spot, _)) => return Ok(HoldOutcome::AlreadyMember { spot: *spot }),
+                Some((spot, _)) => {
+                    return Ok((lead_ref, HoldOutcome::AlreadyMember { spot: *spot }))
+                }
                 None => {}
             }
-            let Some(spot) = choose_spot(&free_spots(&spots, now), attempt, salt) else {
-                let waitlist_position = self
-                    .join_waitlist(&request.email, Some(&request.lead_id), now)
-                    .await?;
-                return Ok(HoldOutcome::Full { waitlist_position });
+            let Some(spot) = free else {
+                let waitlist_position = self.join_waitlist(email, Some(&lead), now).await?;
+                return Ok((lead_ref, HoldOutcome::Full { waitlist_position }));
             };
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(self.hold_write(
-                    keys::FOUNDING_PK,
-                    &keys::spot_sk(spot),
-                    spot,
-                    request,
-                    now,
-                )?)
-                .transact_items(self.hold_write(
-                    &keys::founder(&request.email),
-                    keys::FOUNDER_SK,
-                    spot,
-                    request,
-                    now,
-                )?)
-                .send()
-                .await;
-            match result {
+            let request = HoldRequest {
+                email: email.clone(),
+                lead_id: lead.clone(),
+                hold_ref: hold_ref.clone(),
+                expires_at,
+            };
+            let mut items = match create {
+                Some(new) => {
+                    self.new_lead_items(new, &lead, &PipelineRecord::new_prospect(), now, &[])?
+                }
+                None => Vec::new(),
+            };
+            items.push(self.hold_write(
+                keys::FOUNDING_PK,
+                &keys::spot_sk(spot),
+                spot,
+                &request,
+                now,
+            )?);
+            items.push(self.hold_write(
+                &keys::founder(email),
+                keys::FOUNDER_SK,
+                spot,
+                &request,
+                now,
+            )?);
+            let mut transaction = self.client.transact_write_items();
+            for item in items {
+                transaction = transaction.transact_items(item);
+            }
+            match transaction.send().await {
                 Ok(_) => {
-                    return Ok(HoldOutcome::Held {
+                    let outcome = HoldOutcome::Held {
                         spot,
-                        hold_ref: request.hold_ref.clone(),
-                        expires_at: request.expires_at,
+                        hold_ref: hold_ref.clone(),
+                        expires_at,
                         new: true,
-                    })
+                    };
+                    return Ok((lead_ref, outcome));
                 }
                 Err(err) => match cancellation_codes(&err) {
-                    // The spot was taken, or this e-mail took one, meanwhile: look again.
+                    // The spot was taken, this e-mail took one, or the e-mail got its lead
+                    // meanwhile: look again.
                     Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => {}
                     Some(_) => backoff(attempt).await,
                     None => return Err(StoreError::from_sdk(err)),

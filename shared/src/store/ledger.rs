@@ -50,6 +50,27 @@ pub enum Claim {
     InProgress,
 }
 
+/// What became of a delivery whose effect and record were written in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Once<T> {
+    /// This call applied it.
+    Applied(T),
+    /// It was applied before.
+    Duplicate,
+    /// Another invocation holds a live claim on it (the provider should retry).
+    InProgress,
+}
+
+impl<T> Once<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Once<U> {
+        match self {
+            Once::Applied(value) => Once::Applied(f(value)),
+            Once::Duplicate => Once::Duplicate,
+            Once::InProgress => Once::InProgress,
+        }
+    }
+}
+
 const PROCESSING: &str = "processing";
 const DONE: &str = "done";
 
@@ -162,6 +183,78 @@ impl SalesStore {
             Ok(_) => Ok(true),
             Err(err) if super::cancellation_codes(&err).is_some() => Ok(false),
             Err(err) => Err(StoreError::from_sdk(err)),
+        }
+    }
+
+    /// The write that records a delivery as done inside the transaction that is its whole
+    /// effect, with no claim before it: the transaction fails if the delivery was recorded
+    /// before, or while another invocation holds a live claim on it. Of any number of
+    /// concurrent deliveries, one transaction wins.
+    pub fn delivery_record(
+        &self,
+        key: &DeliveryKey,
+        now: OffsetDateTime,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut expr = UpdateExpr::default();
+        expr.set("state", s(DONE))
+            .set("provider", s(key.provider.as_str()))
+            .set("completed_at", s(time_format::to_sortable(now)))
+            .set(TTL_ATTRIBUTE, n((now + LEDGER_RETENTION).unix_timestamp()))
+            .remove("lease_until")
+            .remove("owner")
+            .add("attempts", n(1));
+        let (expression, mut names, mut values) = expr.build();
+        names.insert("#state".into(), "state".into());
+        values.insert(":processing".into(), s(PROCESSING));
+        values.insert(":now".into(), n(now.unix_timestamp()));
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .key(PK, s(keys::delivery(&key.provider, &key.id)))
+            .key(SK, s(keys::DELIVERY_SK))
+            .update_expression(expression)
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :processing AND lease_until <= :now)",
+            )
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Records a delivery that changes nothing else (one request).
+    pub async fn record_delivery(
+        &self,
+        key: &DeliveryKey,
+        now: OffsetDateTime,
+    ) -> Result<Once<()>, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.delivery_record(key, now)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Once::Applied(())),
+            Err(err) if super::cancellation_codes(&err).is_some() => {
+                self.delivery_standing(key).await
+            }
+            Err(err) => Err(StoreError::from_sdk(err)),
+        }
+    }
+
+    /// Why a [`SalesStore::delivery_record`] failed its condition: recorded before, or claimed.
+    pub async fn delivery_standing<T>(&self, key: &DeliveryKey) -> Result<Once<T>, StoreError> {
+        let found = self
+            .get(keys::delivery(&key.provider, &key.id), keys::DELIVERY_SK)
+            .await?;
+        match found
+            .as_ref()
+            .map(|item| get_s(item, "state"))
+            .transpose()?
+        {
+            Some(DONE) => Ok(Once::Duplicate),
+            _ => Ok(Once::InProgress),
         }
     }
 

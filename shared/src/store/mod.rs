@@ -32,7 +32,7 @@ pub use billing::{
 pub use bookings::{BookingOutcome, LeadBookings};
 pub use deals::{Cursor, DealFilter, DealPage, DealQuery, LeadDetail};
 pub use founding::{ConfirmOutcome, HoldOutcome, HoldRequest, ReleaseOutcome};
-pub use ledger::{Claim, ClaimToken, DeliveryKey};
+pub use ledger::{Claim, ClaimToken, DeliveryKey, Once};
 pub use pipeline::{PipelineChange, PipelineSummary};
 pub use waitlist::WaitlistEntry;
 
@@ -172,6 +172,55 @@ impl SalesStore {
             .await
             .map_err(StoreError::from_sdk)?;
         Ok(found.item)
+    }
+
+    /// The items of up to 100 keys in one BatchGetItem, strongly consistent, in no particular
+    /// order; keys with no item are left out. Keys DynamoDB leaves unprocessed (throttling) are
+    /// asked for again.
+    pub(crate) async fn get_many(
+        &self,
+        keys: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Vec<codec::Item>, StoreError> {
+        let mut pending: Vec<codec::Item> = keys
+            .into_iter()
+            .map(|(pk, sk)| {
+                codec::Item::from([
+                    (table::PK.to_owned(), codec::s(pk)),
+                    (table::SK.to_owned(), codec::s(sk)),
+                ])
+            })
+            .collect();
+        let mut items = Vec::new();
+        for attempt in 0..MAX_ATTEMPTS {
+            if pending.is_empty() {
+                return Ok(items);
+            }
+            let wanted = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Rejected(e.to_string()))?;
+            let answer = self
+                .client
+                .batch_get_item()
+                .request_items(self.table_name(), wanted)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            if let Some(mut found) = answer.responses {
+                items.extend(found.remove(self.table_name()).unwrap_or_default());
+            }
+            if let Some(mut left) = answer.unprocessed_keys {
+                pending = left
+                    .remove(self.table_name())
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                backoff(attempt).await;
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
     /// Every item of partition `pk` whose sort key starts with `prefix`, in sort-key order,

@@ -42,5 +42,22 @@ fi
 
 status=0
 "$target_dir/release/sales-bench" --target-dir "$target_dir" "$@" || status=$?
+
+if [[ "$status" == 0 && "${BENCH_MICRO:-1}" != 0 ]]; then
+    # What one DynamoDB request costs in the function itself, apart from the harness.
+    echo "[bench] cargo run --release -p sales-bench --example sdk_cost"
+    sdk=$(cargo run --quiet --release -p sales-bench --example sdk_cost)
+    echo "$sdk"
+    {
+        echo
+        echo "## The AWS SDK's cost per DynamoDB request (\`bench/examples/sdk_cost.rs\`)"
+        echo
+        echo "In process, against a local server that answers at once over a kept-alive connection, 3,000 requests one at a time:"
+        echo
+        echo '```'
+        echo "$sdk"
+        echo '```'
+    } >> bench/RESULTS.md
+fi
 echo "[bench] make bench took $(( $(date +%s) - started )) s"
 exit "$status"

@@ -59,5 +59,20 @@ if [[ "$status" == 0 && "${BENCH_MICRO:-1}" != 0 ]]; then
         echo '```'
     } >> bench/RESULTS.md
 fi
+if [[ "$status" == 0 && $# == 0 ]]; then
+    # The README's performance section is the latest full run's RESULTS.md, between its markers.
+    python3 - <<'PY'
+import re
+results = open("bench/RESULTS.md").read().split("\n", 1)[1].strip()
+results = re.sub(r"^## ", "### ", results, flags=re.M)
+readme = open("README.md").read()
+start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+if start in readme and end in readme:
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    open("README.md", "w").write(f"{head}{start}\n{results}\n{end}{tail}")
+    print("[bench] README.md's performance section updated")
+PY
+fi
 echo "[bench] make bench took $(( $(date +%s) - started )) s"
 exit "$status"

@@ -277,9 +277,10 @@ impl SalesStore {
                     let failed =
                         |i: usize| codes.get(i).map(String::as_str) == Some(CONDITION_FAILED);
                     if let Some(delivery) = delivery {
-                        if failed(codes.len().saturating_sub(1)) {
+                        let last = codes.len().saturating_sub(1);
+                        if failed(last) {
                             // Recorded before, or claimed by another invocation.
-                            return self.delivery_standing(delivery).await;
+                            return self.delivery_rejected(delivery, &err, last).await;
                         }
                     }
                     if let Some((at, founding, confirmation)) = &confirming {

@@ -190,7 +190,8 @@ impl SalesStore {
                         };
                         if failed(codes.last()) {
                             // Recorded before, or claimed by another invocation.
-                            return self.delivery_standing(delivery).await;
+                            let last = codes.len() - 1;
+                            return self.delivery_rejected(delivery, &err, last).await;
                         }
                         // The e-mail got its lead meanwhile: the next turn finds it.
                         if !failed(codes.first()) {
@@ -285,7 +286,8 @@ impl SalesStore {
                         };
                         if failed(codes.last()) {
                             // Recorded before, or claimed by another invocation.
-                            return self.delivery_standing(delivery).await;
+                            let last = codes.len() - 1;
+                            return self.delivery_rejected(delivery, &err, last).await;
                         }
                         // The lead changed since it was read: read again and decide again.
                         if !failed(codes.first()) {

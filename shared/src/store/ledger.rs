@@ -6,7 +6,9 @@
 //! claimant still owning the claim. Records carry `purge_at` so that DynamoDB's TTL can remove
 //! them once no provider will redeliver (Stripe retries for up to three days).
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use time::{Duration, OffsetDateTime};
 
 use super::codec::{get_s, n, s, UpdateExpr};
@@ -217,6 +219,8 @@ impl SalesStore {
             )
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
+            // A failed condition returns the record, so a duplicate needs no second read.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| StoreError::Rejected(e.to_string()))?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -237,17 +241,28 @@ impl SalesStore {
         match result {
             Ok(_) => Ok(Once::Applied(())),
             Err(err) if super::cancellation_codes(&err).is_some() => {
-                self.delivery_standing(key).await
+                self.delivery_rejected(key, &err, 0).await
             }
             Err(err) => Err(StoreError::from_sdk(err)),
         }
     }
 
-    /// Why a [`SalesStore::delivery_record`] failed its condition: recorded before, or claimed.
-    pub async fn delivery_standing<T>(&self, key: &DeliveryKey) -> Result<Once<T>, StoreError> {
-        let found = self
-            .get(keys::delivery(&key.provider, &key.id), keys::DELIVERY_SK)
-            .await?;
+    /// Why a transaction whose `index`-th write was a [`SalesStore::delivery_record`] failed
+    /// that write's condition: recorded before, or claimed. From the record the cancellation
+    /// carries; read only if it carries none.
+    pub(crate) async fn delivery_rejected<T, R>(
+        &self,
+        key: &DeliveryKey,
+        err: &SdkError<TransactWriteItemsError, R>,
+        index: usize,
+    ) -> Result<Once<T>, StoreError> {
+        let found = match super::cancellation_item(err, index) {
+            Some(item) => Some(item.clone()),
+            None => {
+                self.get(keys::delivery(&key.provider, &key.id), keys::DELIVERY_SK)
+                    .await?
+            }
+        };
         match found
             .as_ref()
             .map(|item| get_s(item, "state"))

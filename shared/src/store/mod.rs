@@ -114,6 +114,21 @@ pub(crate) fn cancellation_codes<R>(
     }
 }
 
+/// The item a cancelled transaction's `index`-th write found, when that write asked for it
+/// (`ReturnValuesOnConditionCheckFailure::AllOld`) and its condition failed.
+pub(crate) fn cancellation_item<R>(
+    err: &SdkError<TransactWriteItemsError, R>,
+    index: usize,
+) -> Option<&codec::Item> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .get(index)
+            .and_then(|reason| reason.item.as_ref()),
+        _ => None,
+    }
+}
+
 pub(crate) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 /// A short, jittered pause before trying a contended write again.

@@ -50,9 +50,9 @@ if [[ "$status" == 0 && "${BENCH_MICRO:-1}" != 0 ]]; then
     echo "$sdk"
     {
         echo
-        echo "## The AWS SDK's cost per DynamoDB request (\`bench/examples/sdk_cost.rs\`)"
+        echo "## The function's own work, in process (\`bench/examples/sdk_cost.rs\`)"
         echo
-        echo "In process, against a local server that answers at once over a kept-alive connection, 3,000 requests one at a time:"
+        echo "Against a local server that answers at once (\`{}\`: no item, every write accepted) over a kept-alive connection, 3,000 calls one at a time: one GetItem through the AWS SDK against a bare HTTP round trip, then whole handlers from the event JSON to the response, with no Runtime API, proxy or other process in between:"
         echo
         echo '```'
         echo "$sdk"

@@ -1,14 +1,21 @@
 //! How much CPU one DynamoDB request costs inside the function: the AWS SDK against a local
-//! server that answers at once (keep-alive), compared with the bare HTTP round trip.
+//! server that answers at once (keep-alive), compared with the bare HTTP round trip; and one
+//! whole handler (the pipeline summary: event → Request, route, GetItem, JSON answer) in
+//! process, without a Runtime API, proxies or other processes in between.
 //!
 //!     cargo run --release -p sales-bench --example sdk_cost
 
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[allow(dead_code)]
+#[path = "../src/events.rs"]
+mod events;
 use tokio::net::TcpListener;
 
-const BODY: &str = r#"{"Item":{"pk":{"S":"SUMMARY"},"sk":{"S":"SUMMARY"}}}"#;
+/// Every answer: no item found, every write accepted.
+const BODY: &str = "{}";
 
 async fn serve(listener: TcpListener) {
     loop {
@@ -59,7 +66,7 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1e6;
     println!(
-        "{name:<48} p50 {:>7.1} µs   p99 {:>7.1} µs",
+        "{name:<78} p50 {:>7.1} µs   p99 {:>7.1} µs",
         at(0.5),
         at(0.99)
     );
@@ -125,4 +132,89 @@ async fn main() {
         }
     }
     report("bare HTTP/1.1 round trip (same server)", samples);
+
+    // Whole handlers, in process, on the same instant server (it answers `{}` to everything:
+    // no item found, every write accepted): from the event JSON to the response.
+    let store = sales::SalesStore::new(client.clone(), "t");
+    let clock = sales::clock::Clock::system;
+    let summary = sales::pipeline_api::PipelineApi::new(store.clone(), clock());
+    let event = events::HttpRequest::new("GET", "/pipeline/summary")
+        .iam("arn:aws:iam::123456789012:user/bench-sales-rep")
+        .event();
+    time_handler("pipeline summary (GetItem)", &event, |r| summary.handle(r)).await;
+
+    let secret = "bench-cal-secret";
+    let cal = sales::bookings::BookingWebhook::cal(
+        store.clone(),
+        vec![sales::config::Secret::new(secret)],
+        clock(),
+    );
+    let body = fixture("cal/BOOKING_CREATED.json");
+    let signature = sales::domain::signature::sign_hex(secret.as_bytes(), &[&body]);
+    let event = events::HttpRequest::webhook(&body)
+        .header("x-cal-signature-256", &signature)
+        .event();
+    time_handler(
+        "cal-webhook BOOKING_CREATED, new lead (GetItem, TransactWriteItems)",
+        &event,
+        |r| cal.handle(r),
+    )
+    .await;
+
+    let secret = "whsec_bench";
+    let stripe = sales::billing::StripeWebhook::new(
+        store.clone(),
+        vec![sales::config::Secret::new(secret)],
+        clock(),
+    );
+    let body = fixture("stripe/evt_invoice.paid.json");
+    let signature = sales::domain::signature::timestamped_header(
+        secret.as_bytes(),
+        &body,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    );
+    let event = events::HttpRequest::webhook(&body)
+        .header("stripe-signature", &signature)
+        .event();
+    time_handler(
+        "stripe-webhook invoice.paid (UpdateItem, PutItem, TransactWriteItems)",
+        &event,
+        |r| stripe.handle(r),
+    )
+    .await;
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    let full = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(path);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// One handler over the same event 3,000 times (after 200 to warm up): event JSON → Request →
+/// handler → response, as the runtime would call it, without the Runtime API.
+async fn time_handler<F, Fut>(name: &str, event: &[u8], handle: F)
+where
+    F: Fn(lambda_http::Request) -> Fut,
+    Fut: std::future::Future<Output = sales::http::HttpResponse>,
+{
+    let event = std::str::from_utf8(event).unwrap();
+    let mut samples = Vec::new();
+    for i in 0..3200 {
+        let t = Instant::now();
+        let request = lambda_http::request::from_str(event).unwrap();
+        let response = handle(request).await;
+        let elapsed = t.elapsed();
+        let status = response.status();
+        assert_eq!(
+            status,
+            200,
+            "{name}: {}",
+            String::from_utf8_lossy(response.body().as_ref())
+        );
+        if i >= 200 {
+            samples.push(elapsed);
+        }
+    }
+    report(&format!("handler: {name}"), samples);
 }

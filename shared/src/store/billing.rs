@@ -15,10 +15,10 @@ use time::OffsetDateTime;
 
 use super::codec::{get_n, get_s, n, opt_n, opt_s, parse_s, s, Item};
 use super::founding::{ConfirmOutcome, FoundingConfirmation, HoldStanding};
-use super::ledger::{DeliveryKey, Once};
+use super::ledger::{DeliveryKey, Once, Transacted};
 use super::pipeline::{LeadExtras, PipelineChange};
 use super::table::{PK, SK};
-use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
+use super::{backoff, SalesStore, StoreError, MAX_ATTEMPTS};
 use crate::domain::time_format;
 use crate::domain::{
     apply_update, Cause, EmailAddress, HoldRef, Lead, LeadId, PipelineStage, PipelineUpdate,
@@ -244,12 +244,8 @@ impl SalesStore {
             if let Some(delivery) = delivery {
                 items.push(self.delivery_record(delivery, now)?);
             }
-            let mut request = self.client.transact_write_items();
-            for item in items {
-                request = request.transact_items(item);
-            }
-            match request.send().await {
-                Ok(_) => {
+            let cancelled = match self.transact_recording(items, delivery).await? {
+                Transacted::Written => {
                     let founding = match confirming {
                         Some((_, _, confirmation)) => {
                             Some(ConfirmOutcome::Confirmed(confirmation.member))
@@ -270,42 +266,29 @@ impl SalesStore {
                         founding,
                     }));
                 }
-                Err(err) => {
-                    let Some(codes) = cancellation_codes(&err) else {
-                        return Err(StoreError::from_sdk(err));
-                    };
-                    let failed =
-                        |i: usize| codes.get(i).map(String::as_str) == Some(CONDITION_FAILED);
-                    if let Some(delivery) = delivery {
-                        let last = codes.len().saturating_sub(1);
-                        if failed(last) {
-                            // Recorded before, or claimed by another invocation.
-                            return self.delivery_rejected(delivery, &err, last).await;
+                Transacted::Delivered(once) => return Ok(once.map(|never| match never {})),
+                Transacted::Conflict(cancelled) => cancelled,
+            };
+            if let Some((at, founding, confirmation)) = &confirming {
+                if cancelled.failed(*at) || cancelled.failed(at + 1) {
+                    // The hold is not where it was: see what became of it.
+                    match self.hold_standing(founding.spot, founding.hold_ref).await? {
+                        HoldStanding::Held { email, .. } if email != confirmation.member.email => {
+                            founder_email = Some(email);
                         }
-                    }
-                    if let Some((at, founding, confirmation)) = &confirming {
-                        if failed(*at) || failed(at + 1) {
-                            // The hold is not where it was: see what became of it.
-                            match self.hold_standing(founding.spot, founding.hold_ref).await? {
-                                HoldStanding::Held { email, .. }
-                                    if email != confirmation.member.email =>
-                                {
-                                    founder_email = Some(email);
-                                }
-                                HoldStanding::Held { .. } => {}
-                                HoldStanding::Confirmed(member) => {
-                                    settled = Some(ConfirmOutcome::AlreadyConfirmed(member));
-                                }
-                                HoldStanding::Lost => settled = Some(ConfirmOutcome::HoldLost),
-                            }
-                            continue;
+                        HoldStanding::Held { .. } => {}
+                        HoldStanding::Confirmed(member) => {
+                            settled = Some(ConfirmOutcome::AlreadyConfirmed(member));
                         }
+                        HoldStanding::Lost => settled = Some(ConfirmOutcome::HoldLost),
                     }
-                    // The lead changed since it was read: read again and decide again.
-                    if !failed(0) {
-                        backoff(attempt).await;
-                    }
+                    continue;
                 }
+            }
+            // The lead changed since it was read (its item is the first): read again and
+            // decide again.
+            if !cancelled.failed(0) {
+                backoff(attempt).await;
             }
         }
         Err(StoreError::Contention(MAX_ATTEMPTS))

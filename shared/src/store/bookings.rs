@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 
 use super::codec::{get_s, opt_s, parse_s, s, Item};
 use super::leads::{decode_lead, NEW_LEAD_VERSION};
-use super::ledger::{DeliveryKey, Once};
+use super::ledger::{DeliveryKey, Once, Transacted};
 use super::table::{keys, PK, SK};
-use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
+use super::{backoff, SalesStore, StoreError, MAX_ATTEMPTS};
 use crate::domain::time_format;
 use crate::domain::{
     apply_update, plan_booking, Booking, BookingEffect, BookingEvent, BookingProvider, BookingRef,
@@ -166,12 +166,8 @@ impl SalesStore {
                 items.push(self.booking_put(&prospect.id, booking, now)?);
             }
             items.push(self.delivery_record(delivery, now)?);
-            let mut request = self.client.transact_write_items();
-            for item in items {
-                request = request.transact_items(item);
-            }
-            match request.send().await {
-                Ok(_) => {
+            match self.transact_recording(items, Some(delivery)).await? {
+                Transacted::Written => {
                     return Ok(Once::Applied(BookingOutcome {
                         effect: plan.effect,
                         lead: Lead {
@@ -183,23 +179,11 @@ impl SalesStore {
                         bookings_written: plan.bookings.len(),
                     }))
                 }
-                Err(err) => match cancellation_codes(&err) {
-                    Some(codes) => {
-                        let failed = |code: Option<&String>| {
-                            code.map(String::as_str) == Some(CONDITION_FAILED)
-                        };
-                        if failed(codes.last()) {
-                            // Recorded before, or claimed by another invocation.
-                            let last = codes.len() - 1;
-                            return self.delivery_rejected(delivery, &err, last).await;
-                        }
-                        // The e-mail got its lead meanwhile: the next turn finds it.
-                        if !failed(codes.first()) {
-                            backoff(attempt).await;
-                        }
-                    }
-                    None => return Err(StoreError::from_sdk(err)),
-                },
+                Transacted::Delivered(once) => return Ok(once.map(|never| match never {})),
+                // The e-mail got its lead meanwhile (its item is the first): the next turn
+                // finds it.
+                Transacted::Conflict(cancelled) if cancelled.failed(0) => {}
+                Transacted::Conflict(_) => backoff(attempt).await,
             }
         }
         Err(StoreError::Contention(MAX_ATTEMPTS))
@@ -261,12 +245,8 @@ impl SalesStore {
                 items.push(self.booking_put(lead_id, booking, now)?);
             }
             items.push(self.delivery_record(delivery, now)?);
-            let mut request = self.client.transact_write_items();
-            for item in items {
-                request = request.transact_items(item);
-            }
-            match request.send().await {
-                Ok(_) => {
+            match self.transact_recording(items, Some(delivery)).await? {
+                Transacted::Written => {
                     return Ok(Once::Applied(BookingOutcome {
                         effect: plan.effect,
                         lead: Lead {
@@ -279,23 +259,11 @@ impl SalesStore {
                         bookings_written: plan.bookings.len(),
                     }))
                 }
-                Err(err) => match cancellation_codes(&err) {
-                    Some(codes) => {
-                        let failed = |code: Option<&String>| {
-                            code.map(String::as_str) == Some(CONDITION_FAILED)
-                        };
-                        if failed(codes.last()) {
-                            // Recorded before, or claimed by another invocation.
-                            let last = codes.len() - 1;
-                            return self.delivery_rejected(delivery, &err, last).await;
-                        }
-                        // The lead changed since it was read: read again and decide again.
-                        if !failed(codes.first()) {
-                            backoff(attempt).await;
-                        }
-                    }
-                    None => return Err(StoreError::from_sdk(err)),
-                },
+                Transacted::Delivered(once) => return Ok(once.map(|never| match never {})),
+                // The lead changed since it was read (its item is the first): read again and
+                // decide again.
+                Transacted::Conflict(cancelled) if cancelled.failed(0) => {}
+                Transacted::Conflict(_) => backoff(attempt).await,
             }
         }
         Err(StoreError::Contention(MAX_ATTEMPTS))

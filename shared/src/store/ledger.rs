@@ -6,6 +6,8 @@
 //! claimant still owning the claim. Records carry `purge_at` so that DynamoDB's TTL can remove
 //! them once no provider will redeliver (Stripe retries for up to three days).
 
+use std::convert::Infallible;
+
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
@@ -70,6 +72,30 @@ impl<T> Once<T> {
             Once::Duplicate => Once::Duplicate,
             Once::InProgress => Once::InProgress,
         }
+    }
+}
+
+/// How a transaction came out.
+#[derive(Debug)]
+pub(crate) enum Transacted {
+    /// Every write was made.
+    Written,
+    /// Nothing was written: the delivery was recorded before, or is claimed.
+    Delivered(Once<Infallible>),
+    /// Nothing was written: another condition failed (or the transaction conflicted).
+    Conflict(Cancelled),
+}
+
+/// Why a transaction was cancelled, write by write, in the order they were sent.
+#[derive(Debug)]
+pub(crate) struct Cancelled {
+    codes: Vec<String>,
+}
+
+impl Cancelled {
+    /// Whether the `index`-th write's condition failed.
+    pub fn failed(&self, index: usize) -> bool {
+        self.codes.get(index).map(String::as_str) == Some(super::CONDITION_FAILED)
     }
 }
 
@@ -232,19 +258,44 @@ impl SalesStore {
         key: &DeliveryKey,
         now: OffsetDateTime,
     ) -> Result<Once<()>, StoreError> {
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(self.delivery_record(key, now)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Once::Applied(())),
-            Err(err) if super::cancellation_codes(&err).is_some() => {
-                self.delivery_rejected(key, &err, 0).await
-            }
-            Err(err) => Err(StoreError::from_sdk(err)),
+        let record = vec![self.delivery_record(key, now)?];
+        Ok(match self.transact_recording(record, Some(key)).await? {
+            Transacted::Written => Once::Applied(()),
+            Transacted::Delivered(once) => once.map(|never| match never {}),
+            // Its only condition is the record's.
+            Transacted::Conflict(_) => Once::InProgress,
+        })
+    }
+
+    /// Sends one transaction. With `delivery`, its last write is that delivery's
+    /// [`SalesStore::delivery_record`], and a failure of that write's condition is told apart
+    /// from the others.
+    pub(crate) async fn transact_recording(
+        &self,
+        items: Vec<TransactWriteItem>,
+        delivery: Option<&DeliveryKey>,
+    ) -> Result<Transacted, StoreError> {
+        let last = items.len().saturating_sub(1);
+        let mut request = self.client.transact_write_items();
+        for item in items {
+            request = request.transact_items(item);
         }
+        let err = match request.send().await {
+            Ok(_) => return Ok(Transacted::Written),
+            Err(err) => err,
+        };
+        let Some(codes) = super::cancellation_codes(&err) else {
+            return Err(StoreError::from_sdk(err));
+        };
+        if let Some(delivery) = delivery {
+            if codes.get(last).map(String::as_str) == Some(super::CONDITION_FAILED) {
+                // Recorded before, or claimed by another invocation.
+                return Ok(Transacted::Delivered(
+                    self.delivery_rejected(delivery, &err, last).await?,
+                ));
+            }
+        }
+        Ok(Transacted::Conflict(Cancelled { codes }))
     }
 
     /// Why a transaction whose `index`-th write was a [`SalesStore::delivery_record`] failed

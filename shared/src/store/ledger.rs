@@ -200,18 +200,11 @@ impl SalesStore {
         token: &ClaimToken,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let completion = self.delivery_completion(token, now)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(completion)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if super::cancellation_codes(&err).is_some() => Ok(false),
-            Err(err) => Err(StoreError::from_sdk(err)),
-        }
+        let completion = vec![self.delivery_completion(token, now)?];
+        Ok(matches!(
+            self.transact_recording(completion, None).await?,
+            Transacted::Written
+        ))
     }
 
     /// The write that records a delivery as done inside the transaction that is its whole

@@ -1209,15 +1209,18 @@ async fn seed(infra: &Infra, spec: &FunctionSpec, table: &str) -> Result<Seed, S
                 .find_or_create_lead(&lead(&seed.portal_email)?, now)
                 .await
                 .map_err(|e| e.to_string())?;
+            // The paid checkout as stripe-webhook records it.
+            let payment = sales::store::CheckoutPayment {
+                lead_id: &created.id,
+                customer: Some(&customer),
+                subscription: Some(&subscription),
+                plan: Some(sales::domain::PlanType::Standard),
+                founding: None,
+                cause: &Cause::stripe_event("evt_bench_seed"),
+            };
+            let delivery = sales::store::DeliveryKey::new("stripe", "evt_bench_seed");
             store
-                .record_checkout_paid(
-                    &created.id,
-                    Some(&customer),
-                    Some(&subscription),
-                    "standard",
-                    &Cause::stripe_event("evt_bench_seed"),
-                    now,
-                )
+                .record_payment(&payment, &delivery, now)
                 .await
                 .map_err(|e| e.to_string())?;
             seed.customer = customer;

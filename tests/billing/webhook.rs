@@ -207,11 +207,29 @@ async fn a_paid_founding_checkout_makes_a_member_and_an_expired_one_frees_the_sp
         Some("sub_payer")
     );
     assert_eq!(lead.billing.plan_type.as_deref(), Some("founding"));
+    // The customer index (written with the payment; nothing reads it yet).
+    let index = store
+        .client()
+        .get_item()
+        .table_name(store.table_name())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CUSTOMER#cus_payer".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CUSTOMER".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the customer index entry");
     assert_eq!(
-        store.lead_id_for_customer("cus_payer").await.unwrap(),
-        Some(lead.id.clone())
+        index["lead_id"].as_s().ok().map(String::as_str),
+        Some(lead.id.as_str())
     );
-    let history = store.stage_history(&lead.id).await.unwrap();
+    let history = sales_tests::history(store, &lead.id).await;
     assert_eq!(history.last().unwrap().cause.as_str(), "stripe:evt_paid_1");
     let tally = store.founding_tally(now()).await.unwrap();
     assert_eq!((tally.members, tally.held, tally.remaining), (1, 1, 18));
@@ -319,7 +337,7 @@ async fn the_same_event_delivered_concurrently_has_one_effect() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        table.store.stage_history(&lead.id).await.unwrap().len(),
+        sales_tests::history(&table.store, &lead.id).await.len(),
         1,
         "one history entry"
     );
@@ -462,9 +480,12 @@ async fn subscription_state_follows_the_newest_event_whatever_the_order() {
     .await;
     assert_eq!(result["effect"], "subscription_event_older_than_stored");
     let state = store
-        .subscription("cus_sub", "sub_1")
+        .billing_state("cus_sub")
         .await
         .unwrap()
+        .subscriptions
+        .into_iter()
+        .find(|s| s.subscription == "sub_1")
         .unwrap();
     assert_eq!(
         (state.status.as_str(), state.event_id.as_str()),
@@ -485,9 +506,12 @@ async fn subscription_state_follows_the_newest_event_whatever_the_order() {
     );
     assert_eq!(
         store
-            .subscription("cus_sub", "sub_1")
+            .billing_state("cus_sub")
             .await
             .unwrap()
+            .subscriptions
+            .into_iter()
+            .find(|s| s.subscription == "sub_1")
             .unwrap()
             .status,
         "canceled"
@@ -524,7 +548,7 @@ async fn invoices_are_recorded_and_a_failed_payment_is_recorded_too() {
         (200, Some("invoice_recorded"))
     );
     assert_eq!(
-        store.invoices("cus_inv").await.unwrap()[0].status,
+        store.billing_state("cus_inv").await.unwrap().invoices[0].status,
         "payment_failed"
     );
     let paid = event(
@@ -540,7 +564,7 @@ async fn invoices_are_recorded_and_a_failed_payment_is_recorded_too() {
             .status(),
         200
     );
-    let invoices = store.invoices("cus_inv").await.unwrap();
+    let invoices = store.billing_state("cus_inv").await.unwrap().invoices;
     assert_eq!(invoices.len(), 1);
     assert_eq!(
         (
@@ -624,6 +648,111 @@ async fn a_late_founding_payment_for_a_spot_taken_by_someone_else_is_flagged_not
         lead.pipeline.stage,
         PipelineStage::ClosedWon,
         "the payment itself stands"
+    );
+    table.drop_table().await;
+}
+
+/// The founder item under another hold of the same e-mail: the payer's first hold (spot 3)
+/// lapsed before its payment arrived, and the same e-mail checked out again meanwhile, taking
+/// spot 1 under a second hold. The late payment must end decided (it used to read "still held",
+/// change nothing and retry until a 503, on every one of Stripe's retries for three days): the
+/// payer becomes the member of spot 3, spot 1 is given back, and the second session's payment
+/// is recognised as coming from a member already (flagged, no second spot).
+#[tokio::test]
+async fn a_late_payment_whose_email_holds_another_spot_now_confirms_its_own_spot() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let stripe = stripe_fake(now()).await;
+    let checkout = |email: &str| json!({"email": email, "plan_type": "founding"});
+    for (email, spot) in [
+        ("a@example.com", 1),
+        ("b@example.com", 2),
+        ("late@example.com", 3),
+    ] {
+        let (status, started) = response_json(
+            checkout_handler(store, &stripe, now())
+                .handle(json_post("/billing/create-checkout", &checkout(email)))
+                .await,
+        )
+        .await;
+        assert_eq!((status, started["spot_number"].as_i64()), (200, Some(spot)));
+    }
+    let first_session = form(&stripe.received_requests().await.unwrap()[2]);
+
+    // Two hours on, every hold has lapsed; the same e-mail checks out again and takes spot 1.
+    let later = now() + time::Duration::hours(2);
+    let stripe_later = stripe_fake(later).await;
+    let (_, again) = response_json(
+        checkout_handler(store, &stripe_later, later)
+            .handle(json_post(
+                "/billing/create-checkout",
+                &checkout("late@example.com"),
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(again["spot_number"], 1, "{again}");
+    let second_session = form(&stripe_later.received_requests().await.unwrap()[0]);
+
+    let paid = |id: &str, sent: &std::collections::HashMap<String, String>| {
+        event(
+            "evt_checkout.session.completed.json",
+            id,
+            later.unix_timestamp(),
+            json!({
+                "customer_email": "late@example.com", "customer": "cus_late",
+                "metadata": {"plan_type": "founding", "founding_spot": sent["metadata[founding_spot]"], "founding_hold": sent["metadata[founding_hold]"], "lead_id": sent["metadata[lead_id]"]},
+            }),
+        )
+    };
+    let deliver = |body: Vec<u8>| async move {
+        response_json(
+            webhook_handler(store, later)
+                .handle(signed_event(&body, WEBHOOK_SECRET, later))
+                .await,
+        )
+        .await
+    };
+    let (status, result) = deliver(paid("evt_first", &first_session)).await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("founding_member_confirmed")),
+        "{result}"
+    );
+    let members = store.founding_members().await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0].spot.get(), members[0].email.as_str()),
+        (3, "late@example.com")
+    );
+    let tally = store.founding_tally(later).await.unwrap();
+    assert_eq!(
+        (tally.members, tally.held, tally.remaining),
+        (1, 0, 19),
+        "spot 1 was given back"
+    );
+    // Stripe's retry of the same event: a duplicate, nothing changes.
+    let (status, result) = deliver(paid("evt_first", &first_session)).await;
+    assert_eq!((status, result["duplicate"].as_bool()), (200, Some(true)));
+
+    // The second session is paid too: a member already, so no second spot; a person follows up.
+    let (status, result) = deliver(paid("evt_second", &second_session)).await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("founding_payment_flagged_for_follow_up")),
+        "{result}"
+    );
+    assert_eq!(store.founding_members().await.unwrap().len(), 1);
+    let lead = store
+        .lead_by_email(&EmailAddress::parse("late@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead.pipeline.stage, PipelineStage::ClosedWon);
+    let follow_up = lead.billing.follow_up.unwrap_or_default();
+    assert!(
+        follow_up.contains("already the founding member of spot 3"),
+        "{follow_up}"
     );
     table.drop_table().await;
 }

@@ -286,29 +286,3 @@ fn business_alarms_watch_the_namespace_the_code_emits_to() {
         );
     }
 }
-
-#[test]
-fn webhooks_end_before_their_delivery_claim_can_be_taken_over() {
-    // A claim left by an invocation is taken over after its lease; the invocation must be over
-    // by then (Lambda ends it at its timeout), or two could apply one delivery at once.
-    let template = template::template();
-    let lease = sales::delivery::CLAIM_LEASE.whole_seconds();
-    let mut webhooks = 0;
-    for (binary, (id, function)) in template_functions(&template) {
-        if function["Properties"].get("FunctionUrlConfig").is_none() {
-            continue;
-        }
-        webhooks += 1;
-        let timeout = property(&template, &function, "Timeout")
-            .and_then(Value::as_i64)
-            .unwrap_or(3); // Lambda's default
-        assert!(
-            timeout < lease,
-            "{id} ({binary}): Timeout {timeout} s must stay below the {lease} s claim lease"
-        );
-    }
-    assert_eq!(
-        webhooks, 3,
-        "Stripe, Cal.com and Calendly each have a function URL"
-    );
-}

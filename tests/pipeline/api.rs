@@ -360,7 +360,7 @@ async fn edits_need_the_current_version_and_name_the_caller_in_the_history() {
         "2026-12-01T00:00:00Z"
     );
     assert_eq!(result["stage_change"]["cause"], format!("user:{SAM}"));
-    let history = store.stage_history(&lead.id).await.unwrap();
+    let history = sales_tests::history(store, &lead.id).await;
     assert_eq!(
         history.last().unwrap().cause.as_str(),
         format!("user:{SAM}")
@@ -373,7 +373,7 @@ async fn edits_need_the_current_version_and_name_the_caller_in_the_history() {
     assert_eq!(conflict["error"], "version_conflict");
     assert_eq!(conflict["current_version"], lead.version + 1);
     assert_eq!(
-        store.stage_history(&lead.id).await.unwrap().len(),
+        sales_tests::history(store, &lead.id).await.len(),
         history.len()
     );
 

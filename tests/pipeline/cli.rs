@@ -133,7 +133,7 @@ async fn the_sales_team_reads_and_moves_deals_from_the_terminal() {
         lead.pipeline.next_action_date,
         Some(datetime!(2026-12-01 00:00 UTC))
     );
-    let history = store.stage_history(&ada.id).await.unwrap();
+    let history = sales_tests::history(store, &ada.id).await;
     assert_eq!(
         history.last().unwrap().cause.as_str(),
         "user:sam@agency.example"

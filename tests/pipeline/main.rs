@@ -5,12 +5,8 @@ mod api;
 mod cli;
 
 use sales::clock::Clock;
-use sales::domain::{
-    EmailAddress, HoldRef, HoldWindow, LeadSource, NewLead, PipelineStage, PipelineUpdate,
-    StageMove,
-};
+use sales::domain::{EmailAddress, LeadSource, NewLead, PipelineStage, PipelineUpdate, StageMove};
 use sales::pipeline_api::PipelineApi;
-use sales::store::{HoldOutcome, HoldRequest};
 use sales::SalesStore;
 use sales_tests::{iam_request, response_json};
 use serde_json::Value;
@@ -78,27 +74,10 @@ pub async fn deal(
         .lead
 }
 
-/// Makes founding members, in the order given (each takes the spot the store chooses).
+/// Makes founding members, in the order given (each takes the spot the store chooses), through
+/// the production checkout and payment path.
 pub async fn founding_members(store: &SalesStore, emails: &[&str]) {
     for raw in emails {
-        let lead = store
-            .find_or_create_lead(&NewLead::new(email(raw), LeadSource::Checkout), NOW)
-            .await
-            .unwrap();
-        let request = HoldRequest {
-            email: email(raw),
-            lead_id: lead.id,
-            hold_ref: HoldRef::generate(),
-            expires_at: HoldWindow::starting_at(NOW).hold_expires_at,
-        };
-        let HoldOutcome::Held { spot, hold_ref, .. } =
-            store.hold_founding_spot(&request, NOW).await.unwrap()
-        else {
-            panic!("no spot for {raw}");
-        };
-        store
-            .confirm_founding_member(spot, &hold_ref, Some("Acme"), NOW)
-            .await
-            .unwrap();
+        sales_tests::pay_founding_checkout(store, &email(raw), Some("Acme"), NOW).await;
     }
 }

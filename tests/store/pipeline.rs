@@ -68,7 +68,7 @@ async fn concurrent_changes_write_one_history_entry_each_and_keep_the_summary_ex
     let mut leads = Vec::new();
     for id in &ids {
         let lead = store.lead(id).await.unwrap().unwrap();
-        let history = store.stage_history(id).await.unwrap();
+        let history = sales_tests::history(store, id).await;
         let applied: Vec<_> = changes
             .iter()
             .filter(|(changed, change)| changed == id && change.stage_change.is_some())
@@ -153,7 +153,7 @@ async fn history_records_the_cause_and_the_summary_moves_with_the_deal() {
         "no stage change, no history entry"
     );
 
-    let history = store.stage_history(&id).await.unwrap();
+    let history = sales_tests::history(store, &id).await;
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].cause.as_str(), "cal:bk_1");
     assert_eq!(
@@ -220,7 +220,7 @@ async fn a_stale_version_is_a_conflict_and_writes_nothing() {
     );
     let lead = store.lead(&id).await.unwrap().unwrap();
     assert_eq!(lead.pipeline.stage, PipelineStage::Contacted);
-    assert_eq!(store.stage_history(&id).await.unwrap().len(), 1);
+    assert_eq!(sales_tests::history(store, &id).await.len(), 1);
     let missing = store
         .update_pipeline(
             &sales::domain::LeadId::generate(),
@@ -282,7 +282,7 @@ async fn automatic_moves_never_pull_back_what_a_person_set() {
         (lead.pipeline.stage, lead.pipeline.stage_set_by),
         (PipelineStage::Negotiation, StageSetBy::Person)
     );
-    assert_eq!(store.stage_history(&id).await.unwrap().len(), 1);
+    assert_eq!(sales_tests::history(store, &id).await.len(), 1);
 
     // A paid deal is closed for automation.
     store

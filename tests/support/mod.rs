@@ -240,3 +240,66 @@ impl CommandOutput {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
     }
 }
+
+/// A founding checkout and its payment, the way production makes a member: create-checkout's
+/// hold ([`SalesStore::hold_founding_spot`]), then the paid checkout that stripe-webhook records
+/// ([`SalesStore::record_payment`], with the event's delivery record). Returns the spot and the
+/// outcome of the payment.
+pub async fn pay_founding_checkout(
+    store: &SalesStore,
+    email: &sales::domain::EmailAddress,
+    company: Option<&str>,
+    now: time::OffsetDateTime,
+) -> (
+    sales::domain::SpotNumber,
+    Option<sales::store::ConfirmOutcome>,
+) {
+    use sales::domain::{Cause, HoldRef, HoldWindow, LeadSource, NewLead, PlanType};
+    use sales::store::{CheckoutPayment, DeliveryKey, FoundingPayment, HoldOutcome, Once};
+    let mut lead = NewLead::new(email.clone(), LeadSource::Checkout);
+    lead.company = company.map(str::to_owned);
+    let expires = HoldWindow::starting_at(now).hold_expires_at;
+    let (lead, outcome) = store
+        .hold_founding_spot(&lead, &HoldRef::generate(), expires, now)
+        .await
+        .expect("hold");
+    let HoldOutcome::Held { spot, hold_ref, .. } = outcome else {
+        panic!("no spot for {email}: {outcome:?}");
+    };
+    let event = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    let payment = CheckoutPayment {
+        lead_id: &lead.id,
+        customer: None,
+        subscription: None,
+        plan: Some(PlanType::Founding),
+        founding: Some(FoundingPayment {
+            spot,
+            hold_ref: &hold_ref,
+            company_name: company,
+            session: "cs_test",
+        }),
+        cause: &Cause::stripe_event(&event),
+    };
+    let delivery = DeliveryKey::new("stripe", event);
+    match store
+        .record_payment(&payment, &delivery, now)
+        .await
+        .expect("payment")
+    {
+        Once::Applied(recorded) => (spot, recorded.founding),
+        other => panic!("a new event was not applied: {other:?}"),
+    }
+}
+
+/// A deal's stage history, oldest first, as the sales team reads it (the deal in full).
+pub async fn history(
+    store: &SalesStore,
+    id: &sales::domain::LeadId,
+) -> Vec<sales::domain::StageChange> {
+    store
+        .lead_detail(id)
+        .await
+        .expect("lead detail")
+        .expect("the lead exists")
+        .history
+}

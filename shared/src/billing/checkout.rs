@@ -6,37 +6,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use url::Url;
 
+use super::metadata::CheckoutMetadata;
 use super::Clock;
 use crate::config::Config;
 use crate::domain::time_format;
-use crate::domain::{EmailAddress, HoldRef, HoldWindow, LeadSource, NewLead, HOLD_GRACE};
+use crate::domain::{EmailAddress, HoldRef, HoldWindow, LeadSource, NewLead, PlanType, HOLD_GRACE};
 use crate::http::{json_body, json_response, ApiError, Cors, HttpResponse};
 use crate::providers::stripe::{CheckoutRequest, StripeClient};
-use crate::store::{HoldOutcome, ReleaseOutcome};
+use crate::store::HoldOutcome;
 use crate::SalesStore;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanType {
-    Founding,
-    Standard,
-}
-
-impl PlanType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlanType::Founding => "founding",
-            PlanType::Standard => "standard",
-        }
-    }
-    pub fn parse(raw: &str) -> Option<PlanType> {
-        match raw.trim() {
-            "founding" => Some(PlanType::Founding),
-            "standard" => Some(PlanType::Standard),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 struct CheckoutInput {
@@ -210,12 +188,7 @@ impl CreateCheckout {
             let window = HoldWindow::starting_at(now);
             let (lead, outcome) = self
                 .store
-                .hold_founding_spot_for(
-                    &new_lead,
-                    &HoldRef::generate(),
-                    window.hold_expires_at,
-                    now,
-                )
+                .hold_founding_spot(&new_lead, &HoldRef::generate(), window.hold_expires_at, now)
                 .await?;
             match outcome {
                 HoldOutcome::Held {
@@ -246,22 +219,19 @@ impl CreateCheckout {
             self.store.find_or_create_lead(&new_lead, now).await?
         };
 
-        let mut metadata = vec![
-            ("lead_id".to_owned(), lead.id.to_string()),
-            ("plan_type".to_owned(), order.plan.as_str().to_owned()),
-        ];
-        if let Some(company) = &order.company_name {
-            metadata.push(("company_name".to_owned(), company.clone()));
-        }
-        if let Some((spot, hold_ref, _)) = &hold {
-            metadata.push(("founding_spot".to_owned(), spot.to_string()));
-            metadata.push(("founding_hold".to_owned(), hold_ref.to_string()));
-        }
+        let metadata = CheckoutMetadata {
+            lead_id: Some(lead.id.clone()),
+            plan: Some(order.plan),
+            company_name: order.company_name.clone(),
+            founding_hold: hold
+                .as_ref()
+                .map(|(spot, hold_ref, _)| (*spot, hold_ref.clone())),
+        };
         let checkout = CheckoutRequest {
             price_id,
             customer_email: order.email.to_string(),
             client_reference_id: lead.id.to_string(),
-            metadata,
+            metadata: metadata.pairs(),
             success_url: order.success_url,
             cancel_url: order.cancel_url,
             expires_at: expires_at.map(|at| at.unix_timestamp()),
@@ -279,10 +249,10 @@ impl CreateCheckout {
                     // The spot was taken for this checkout only: give it back.
                     match self
                         .store
-                        .release_founding_hold(&order.email, *spot, hold_ref, None)
+                        .release_founding_hold(&order.email, *spot, hold_ref, None, None, now)
                         .await
                     {
-                        Ok(ReleaseOutcome::Released | ReleaseOutcome::NotHeld) => {}
+                        Ok(_) => {}
                         Err(release_err) => {
                             tracing::error!(error = %release_err, spot = spot.get(), "could not release the hold after Stripe failed; it lapses by itself")
                         }

@@ -5,10 +5,12 @@
 
 mod checkout;
 mod founding_spots;
+pub mod metadata;
 mod portal;
 mod stripe_webhook;
 
-pub use checkout::{CreateCheckout, PlanType};
+pub use crate::domain::PlanType;
+pub use checkout::CreateCheckout;
 pub use founding_spots::FoundingSpots;
 pub use portal::CustomerPortal;
 pub use stripe_webhook::StripeWebhook;

@@ -1,26 +1,25 @@
-//! The Stripe webhook (function URL): verify, claim the event once, apply it, complete.
+//! The Stripe webhook (function URL): verify, then apply the event and record its delivery in
+//! one write, so that each event is applied once however Stripe redelivers it.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::PlanType;
+use super::metadata::CheckoutMetadata;
 use crate::clock::Clock;
 use crate::config::Secret;
-use crate::delivery::{answer_once, effect, process_once};
+use crate::delivery::{answer_once, effect};
 use crate::domain::signature::{verify_timestamped, STRIPE_TOLERANCE_SECONDS};
 use crate::domain::time_format;
-use crate::domain::{
-    Cause, EmailAddress, HoldRef, LeadId, LeadSource, NewLead, SpotNumber, HOLD_GRACE,
-};
+use crate::domain::{Cause, EmailAddress, LeadId, LeadSource, NewLead, HOLD_GRACE};
 use crate::http::{body_bytes, header, json_response, ApiError, HttpResponse};
 use crate::providers::stripe_events::{
     CheckoutSessionObject, EventKind, InvoiceObject, StripeEvent,
 };
 use crate::store::{
-    CheckoutPayment, ConfirmOutcome, DeliveryKey, FoundingPayment, InvoiceRecord, Once, StoreError,
-    SubscriptionState,
+    CheckoutPayment, ConfirmOutcome, DeliveryKey, FoundingPayment, InvoiceRecord, Once, Recorded,
+    ReleaseOutcome, StoreError, SubscriptionState,
 };
 use crate::telemetry::emit_count_metric;
 use crate::SalesStore;
@@ -69,23 +68,24 @@ impl StripeWebhook {
             return Ok(json!({"received": true, "ignored": kind}));
         }
         let key = DeliveryKey::new("stripe", event.id.as_str());
-        if let EventKind::CheckoutCompleted(session) = &event.kind {
-            // The payment's whole effect is one transaction, which records the delivery too.
-            let cause = Cause::stripe_event(&event.id);
-            let once = self.checkout_completed(session, &cause, &key).await?;
-            return answer_once(&key, once.map(effect));
-        }
-        process_once(&self.store, &key, &self.clock, || async {
-            Ok(effect(self.apply(&event).await?))
-        })
-        .await
+        let once = self.apply(&event, &key).await?;
+        answer_once(&key, once.map(effect))
     }
 
-    /// The events other than a paid checkout (and the ignored ones, which [`Self::receive`]
-    /// answers before): each one write, after claiming the delivery.
-    async fn apply(&self, event: &StripeEvent) -> Result<&'static str, ApiError> {
+    /// Applies an event (not an ignored one, which [`Self::receive`] answers before): its effect
+    /// and its delivery's record in one write.
+    async fn apply(
+        &self,
+        event: &StripeEvent,
+        key: &DeliveryKey,
+    ) -> Result<Once<&'static str>, ApiError> {
+        let now = self.clock.now();
         Ok(match &event.kind {
-            EventKind::CheckoutExpired(session) => self.checkout_expired(session).await?,
+            EventKind::CheckoutCompleted(session) => {
+                let cause = Cause::stripe_event(&event.id);
+                self.checkout_completed(session, &cause, key).await?
+            }
+            EventKind::CheckoutExpired(session) => self.checkout_expired(session, key).await?,
             EventKind::SubscriptionChanged {
                 deleted,
                 subscription,
@@ -103,32 +103,37 @@ impl StripeWebhook {
                     event_id: event.id.clone(),
                     event_created: event.created,
                 };
-                match self.store.record_subscription(&state).await? {
-                    crate::store::Recorded::Applied => "subscription_recorded",
-                    crate::store::Recorded::Stale => "subscription_event_older_than_stored",
-                }
+                self.store
+                    .record_subscription(&state, key, now)
+                    .await?
+                    .map(|recorded| match recorded {
+                        Recorded::Applied => "subscription_recorded",
+                        Recorded::Stale => "subscription_event_older_than_stored",
+                    })
             }
             EventKind::InvoicePaid(invoice) => {
-                self.invoice(event, invoice, "paid", invoice.amount_paid)
+                self.invoice(event, invoice, "paid", invoice.amount_paid, key)
                     .await?
             }
             EventKind::InvoicePaymentFailed(invoice) => {
-                let effect = self
-                    .invoice(event, invoice, "payment_failed", invoice.amount_due)
+                let once = self
+                    .invoice(event, invoice, "payment_failed", invoice.amount_due, key)
                     .await?;
-                let customer = invoice.customer.as_deref().unwrap_or("unknown");
-                tracing::error!(customer, invoice = %invoice.id, attempt = invoice.attempt_count, "invoice payment failed");
-                emit_count_metric(
-                    "PaymentFailed",
-                    &[
-                        ("customer", customer),
-                        ("invoice", &invoice.id),
-                        ("event", &event.id),
-                    ],
-                );
-                effect
+                if let Once::Applied(_) = once {
+                    let customer = invoice.customer.as_deref().unwrap_or("unknown");
+                    tracing::error!(customer, invoice = %invoice.id, attempt = invoice.attempt_count, "invoice payment failed");
+                    emit_count_metric(
+                        "PaymentFailed",
+                        &[
+                            ("customer", customer),
+                            ("invoice", &invoice.id),
+                            ("event", &event.id),
+                        ],
+                    );
+                }
+                once
             }
-            EventKind::CheckoutCompleted(_) | EventKind::Ignored(_) => "ignored",
+            EventKind::Ignored(_) => Once::Applied("ignored"),
         })
     }
 
@@ -138,7 +143,8 @@ impl StripeWebhook {
         invoice: &InvoiceObject,
         status: &str,
         amount: i64,
-    ) -> Result<&'static str, ApiError> {
+        key: &DeliveryKey,
+    ) -> Result<Once<&'static str>, ApiError> {
         let customer = invoice.customer.clone().ok_or_else(|| {
             ApiError::BadRequest(format!("invoice {} has no customer", invoice.id))
         })?;
@@ -155,10 +161,14 @@ impl StripeWebhook {
             event_id: event.id.clone(),
             event_created: event.created,
         };
-        Ok(match self.store.record_invoice(&record).await? {
-            crate::store::Recorded::Applied => "invoice_recorded",
-            crate::store::Recorded::Stale => "invoice_event_older_than_stored",
-        })
+        Ok(self
+            .store
+            .record_invoice(&record, key, self.clock.now())
+            .await?
+            .map(|recorded| match recorded {
+                Recorded::Applied => "invoice_recorded",
+                Recorded::Stale => "invoice_event_older_than_stored",
+            }))
     }
 
     /// A paid checkout: the lead is the one create-checkout named in the session (found by the
@@ -172,22 +182,9 @@ impl StripeWebhook {
     ) -> Result<Once<&'static str>, ApiError> {
         let now = self.clock.now();
         let email = session_email(session)?;
-        let plan = session
-            .metadata
-            .get("plan_type")
-            .and_then(|p| PlanType::parse(p));
-        let company = session.metadata.get("company_name").map(String::as_str);
-        let founding_hold = match plan {
-            Some(PlanType::Founding) => Some(founding_hold(session)?),
-            _ => None,
-        };
-        let follow_up = founding_hold.as_ref().map(|(spot, _)| {
-            format!(
-                "paid for founding spot {spot} after its hold lapsed (session {}); no spot was taken",
-                session.id
-            )
-        });
-        let named_lead = session_lead_id(session);
+        let metadata = session_metadata(session)?;
+        let company = metadata.company_name.as_deref();
+        let named_lead = metadata.lead_id.clone();
         let mut lead_id = match &named_lead {
             Some(id) => id.clone(),
             None => self.lead_for_email(&email, company, now).await?,
@@ -197,22 +194,19 @@ impl StripeWebhook {
                 lead_id: &lead_id,
                 customer: session.customer.as_deref(),
                 subscription: session.subscription.as_deref(),
-                plan_type: plan.map_or("unknown", PlanType::as_str),
-                founding: founding_hold.as_ref().zip(follow_up.as_deref()).map(
-                    |((spot, hold_ref), follow_up)| FoundingPayment {
+                plan: metadata.plan,
+                founding: metadata
+                    .founding_hold
+                    .as_ref()
+                    .map(|(spot, hold_ref)| FoundingPayment {
                         spot: *spot,
                         hold_ref,
                         company_name: company,
-                        follow_up_if_lost: follow_up,
-                    },
-                ),
+                        session: &session.id,
+                    }),
                 cause,
             };
-            match self
-                .store
-                .record_payment(&payment, Some(delivery), now)
-                .await
-            {
+            match self.store.record_payment(&payment, delivery, now).await {
                 Err(StoreError::LeadNotFound) if named_lead.as_ref() == Some(&lead_id) => {
                     // The session names a lead this table does not have: go by the e-mail.
                     lead_id = self.lead_for_email(&email, company, now).await?;
@@ -232,11 +226,19 @@ impl StripeWebhook {
                 "founding_member_confirmed"
             }
             Some(ConfirmOutcome::AlreadyConfirmed(_)) => "founding_member_confirmed",
-            Some(ConfirmOutcome::HoldLost) => {
-                // Paid after the hold lapsed and the spot went to someone else: never a 21st
-                // member. The payment stands; a person sorts it out (the lead is flagged).
-                let spot = founding_hold.as_ref().map_or(0, |(spot, _)| spot.get());
-                tracing::error!(email = %email.masked(), spot, session = %session.id, "founding payment without a spot");
+            Some(outcome @ (ConfirmOutcome::HoldLost | ConfirmOutcome::AlreadyMember(_))) => {
+                // Paid after the hold lapsed and the spot went to someone else, or paid again
+                // while already a member: never a 21st member, never two spots. The payment
+                // stands; a person sorts it out (the lead is flagged).
+                let spot = metadata
+                    .founding_hold
+                    .as_ref()
+                    .map_or(0, |(spot, _)| spot.get());
+                let member_of = match &outcome {
+                    ConfirmOutcome::AlreadyMember(member) => Some(member.spot.get()),
+                    _ => None,
+                };
+                tracing::error!(email = %email.masked(), spot, member_of, session = %session.id, "founding payment without a spot");
                 emit_count_metric(
                     "FoundingPaymentWithoutSpot",
                     &[("session", &session.id), ("lead_id", lead_id.as_str())],
@@ -260,45 +262,38 @@ impl StripeWebhook {
     async fn checkout_expired(
         &self,
         session: &CheckoutSessionObject,
-    ) -> Result<&'static str, ApiError> {
-        if session
-            .metadata
-            .get("plan_type")
-            .and_then(|p| PlanType::parse(p))
-            != Some(PlanType::Founding)
-        {
-            return Ok("nothing_held");
-        }
-        let (spot, hold_ref) = founding_hold(session)?;
+        delivery: &DeliveryKey,
+    ) -> Result<Once<&'static str>, ApiError> {
+        let now = self.clock.now();
+        let metadata = session_metadata(session)?;
+        let Some((spot, hold_ref)) = metadata.founding_hold else {
+            return Ok(self
+                .store
+                .record_delivery(delivery, now)
+                .await?
+                .map(|()| "nothing_held"));
+        };
         let email = session_email(session)?;
         // Only a hold that lapses with this session: a newer checkout may have extended it.
         let lapsed_by = session
             .expires_at
             .and_then(time_format::from_unix)
             .map(|at| at + HOLD_GRACE);
-        Ok(
-            match self
-                .store
-                .release_founding_hold(&email, spot, &hold_ref, lapsed_by)
-                .await?
-            {
-                crate::store::ReleaseOutcome::Released => "hold_released",
-                crate::store::ReleaseOutcome::NotHeld => "hold_already_gone",
-            },
-        )
+        Ok(self
+            .store
+            .release_founding_hold(&email, spot, &hold_ref, lapsed_by, Some(delivery), now)
+            .await?
+            .map(|released| match released {
+                ReleaseOutcome::Released => "hold_released",
+                ReleaseOutcome::NotHeld => "hold_already_gone",
+            }))
     }
 }
 
-/// The lead create-checkout named in the session (`client_reference_id`, else
-/// `metadata.lead_id`), when it is a lead id at all.
-fn session_lead_id(session: &CheckoutSessionObject) -> Option<LeadId> {
-    [
-        session.client_reference_id.as_deref(),
-        session.metadata.get("lead_id").map(String::as_str),
-    ]
-    .into_iter()
-    .flatten()
-    .find_map(|raw| LeadId::parse(raw).ok())
+/// What create-checkout put in the session.
+fn session_metadata(session: &CheckoutSessionObject) -> Result<CheckoutMetadata, ApiError> {
+    CheckoutMetadata::read(session.client_reference_id.as_deref(), &session.metadata)
+        .map_err(|e| ApiError::BadRequest(format!("founding checkout {} has {e}", session.id)))
 }
 
 /// The payer's e-mail, which finds the lead when the session names none.
@@ -312,28 +307,4 @@ fn session_email(session: &CheckoutSessionObject) -> Result<EmailAddress, ApiErr
                 session.id
             ))
         })
-}
-
-fn founding_hold(session: &CheckoutSessionObject) -> Result<(SpotNumber, HoldRef), ApiError> {
-    let spot = session
-        .metadata
-        .get("founding_spot")
-        .and_then(|s| SpotNumber::parse(s).ok())
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "founding checkout {} has no valid metadata.founding_spot",
-                session.id
-            ))
-        })?;
-    let hold = session
-        .metadata
-        .get("founding_hold")
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "founding checkout {} has no metadata.founding_hold",
-                session.id
-            ))
-        })?;
-    Ok((spot, HoldRef::from_stored(hold.as_str())))
 }

@@ -227,6 +227,104 @@ pub fn choose_spot(free: &[SpotNumber], attempt: u32, salt: u64) -> Option<SpotN
     sorted.get(index as usize).copied()
 }
 
+/// A spot item or a founder item as stored: the spot it is about, its state, and the hold that
+/// holds (or held) it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHold {
+    pub spot: SpotNumber,
+    pub state: SpotState,
+    pub hold_ref: Option<HoldRef>,
+}
+
+/// What the founder item must be for a confirmation to take it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FounderIs {
+    /// Held by this hold (the paid one, or another hold of the same e-mail).
+    HeldBy(HoldRef),
+    /// Absent, or released.
+    Free,
+}
+
+/// What a paid founding checkout does to the spots, decided from the paid spot's item and the
+/// founder item of the e-mail holding it. Every payment ends in one of these: never a loop,
+/// never a 21st member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmPlan {
+    /// Make the hold a membership: the spot (still held by the paid hold, even if its time
+    /// passed) and the founder item (as it is now), and give back `release`, a spot the same
+    /// e-mail holds under another hold (it checked out again after its first hold lapsed).
+    Confirm {
+        email: EmailAddress,
+        lead_id: LeadId,
+        /// The hold the spot item carries now (the paid one).
+        spot_hold: HoldRef,
+        founder: FounderIs,
+        release: Option<(SpotNumber, HoldRef)>,
+    },
+    /// This hold was confirmed before (a redelivered payment).
+    AlreadyConfirmed(FoundingMember),
+    /// The e-mail is a founding member already, through another hold: no second spot; the deal
+    /// is won and a person follows up (a second payment).
+    AlreadyMember(FoundingMember),
+    /// The spot is no longer held by the paid hold (released, or taken by someone else after
+    /// the hold lapsed): no spot; the deal is won and a person follows up.
+    HoldLost,
+}
+
+/// Decides what a payment for `paid_spot` under `paid_hold` does, from the spot's item and the
+/// founder item of the e-mail that holds it (or, when the spot is gone, of the payer).
+pub fn decide_confirmation(
+    paid_spot: SpotNumber,
+    paid_hold: &HoldRef,
+    spot: Option<&StoredHold>,
+    founder: Option<&StoredHold>,
+) -> ConfirmPlan {
+    let founder_member = founder.and_then(|f| match &f.state {
+        SpotState::Member(member) => Some(member.clone()),
+        _ => None,
+    });
+    let spot_state = spot.map(|s| (&s.state, s.hold_ref.as_ref()));
+    if let Some((SpotState::Member(member), Some(held))) = spot_state {
+        if held == paid_hold {
+            return ConfirmPlan::AlreadyConfirmed(member.clone());
+        }
+    }
+    if let Some(member) = founder_member {
+        return ConfirmPlan::AlreadyMember(member);
+    }
+    let founder_hold = founder.and_then(|f| match &f.state {
+        SpotState::Held { hold_ref, .. } => Some((f.spot, hold_ref)),
+        _ => None,
+    });
+    match spot_state {
+        Some((
+            SpotState::Held {
+                email,
+                lead_id,
+                hold_ref,
+                ..
+            },
+            _,
+        )) if hold_ref == paid_hold => {
+            let (founder, release) = match founder_hold {
+                Some((spot, other)) => {
+                    let release = (spot != paid_spot).then(|| (spot, other.clone()));
+                    (FounderIs::HeldBy(other.clone()), release)
+                }
+                None => (FounderIs::Free, None),
+            };
+            ConfirmPlan::Confirm {
+                email: email.clone(),
+                lead_id: lead_id.clone(),
+                spot_hold: hold_ref.clone(),
+                founder,
+                release,
+            }
+        }
+        _ => ConfirmPlan::HoldLost,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +430,167 @@ mod tests {
             3,
             "later attempts should spread over every free spot"
         );
+    }
+
+    mod confirmation {
+        use super::*;
+
+        fn spot(n: i64) -> SpotNumber {
+            SpotNumber::new(n).unwrap()
+        }
+
+        fn email() -> EmailAddress {
+            EmailAddress::parse("payer@example.com").unwrap()
+        }
+
+        fn held_by(
+            number: i64,
+            hold: &HoldRef,
+            lead: &LeadId,
+            until: OffsetDateTime,
+        ) -> StoredHold {
+            StoredHold {
+                spot: spot(number),
+                state: SpotState::Held {
+                    email: email(),
+                    lead_id: lead.clone(),
+                    hold_ref: hold.clone(),
+                    expires_at: until,
+                },
+                hold_ref: Some(hold.clone()),
+            }
+        }
+
+        fn member_of(number: i64, hold: &HoldRef, lead: &LeadId) -> StoredHold {
+            StoredHold {
+                spot: spot(number),
+                state: SpotState::Member(FoundingMember {
+                    spot: spot(number),
+                    email: email(),
+                    lead_id: lead.clone(),
+                    company_name: None,
+                    benefits: FoundingBenefits::CURRENT,
+                    confirmed_at: NOW,
+                }),
+                hold_ref: Some(hold.clone()),
+            }
+        }
+
+        #[test]
+        fn the_common_case_confirms_the_paid_hold() {
+            let (hold, lead) = (HoldRef::generate(), LeadId::generate());
+            let stored = held_by(3, &hold, &lead, NOW);
+            assert_eq!(
+                decide_confirmation(spot(3), &hold, Some(&stored), Some(&stored)),
+                ConfirmPlan::Confirm {
+                    email: email(),
+                    lead_id: lead,
+                    spot_hold: hold.clone(),
+                    founder: FounderIs::HeldBy(hold),
+                    release: None
+                }
+            );
+        }
+
+        /// The e-mail's first hold lapsed after it paid; it checked out again and holds another
+        /// spot under a second hold. The late payment takes the paid spot and gives the other
+        /// one back: one member, one spot.
+        #[test]
+        fn a_founder_item_under_another_hold_of_the_same_email_is_taken_over() {
+            let (first, second, lead) =
+                (HoldRef::generate(), HoldRef::generate(), LeadId::generate());
+            let paid = held_by(3, &first, &lead, NOW - time::Duration::hours(1));
+            let founder = held_by(7, &second, &lead, NOW + time::Duration::minutes(20));
+            assert_eq!(
+                decide_confirmation(spot(3), &first, Some(&paid), Some(&founder)),
+                ConfirmPlan::Confirm {
+                    email: email(),
+                    lead_id: lead,
+                    spot_hold: first,
+                    founder: FounderIs::HeldBy(second.clone()),
+                    release: Some((spot(7), second))
+                }
+            );
+        }
+
+        #[test]
+        fn a_released_founder_item_is_taken_as_free() {
+            let (hold, lead) = (HoldRef::generate(), LeadId::generate());
+            let paid = held_by(3, &hold, &lead, NOW);
+            let released = StoredHold {
+                spot: spot(3),
+                state: SpotState::Free,
+                hold_ref: Some(hold.clone()),
+            };
+            for founder in [None, Some(&released)] {
+                assert!(matches!(
+                    decide_confirmation(spot(3), &hold, Some(&paid), founder),
+                    ConfirmPlan::Confirm {
+                        founder: FounderIs::Free,
+                        release: None,
+                        ..
+                    }
+                ));
+            }
+        }
+
+        #[test]
+        fn a_redelivered_payment_is_already_confirmed() {
+            let (hold, lead) = (HoldRef::generate(), LeadId::generate());
+            let member = member_of(3, &hold, &lead);
+            assert!(matches!(
+                decide_confirmation(spot(3), &hold, Some(&member), Some(&member)),
+                ConfirmPlan::AlreadyConfirmed(m) if m.spot == spot(3)
+            ));
+        }
+
+        #[test]
+        fn a_member_paying_under_another_hold_gets_no_second_spot() {
+            let (first, second, lead) =
+                (HoldRef::generate(), HoldRef::generate(), LeadId::generate());
+            let member = member_of(3, &first, &lead);
+            let other = held_by(9, &second, &lead, NOW);
+            assert!(matches!(
+                decide_confirmation(spot(9), &second, Some(&other), Some(&member)),
+                ConfirmPlan::AlreadyMember(m) if m.spot == spot(3)
+            ));
+            // Its spot gone too: still recognised as a member.
+            assert!(matches!(
+                decide_confirmation(spot(9), &second, None, Some(&member)),
+                ConfirmPlan::AlreadyMember(_)
+            ));
+        }
+
+        #[test]
+        fn a_spot_taken_by_someone_else_is_lost() {
+            let (mine, theirs, lead) =
+                (HoldRef::generate(), HoldRef::generate(), LeadId::generate());
+            let taken = held_by(3, &theirs, &LeadId::generate(), NOW);
+            let founder = held_by(3, &mine, &lead, NOW - time::Duration::hours(1));
+            assert_eq!(
+                decide_confirmation(spot(3), &mine, Some(&taken), Some(&founder)),
+                ConfirmPlan::HoldLost
+            );
+            let free = StoredHold {
+                spot: spot(3),
+                state: SpotState::Free,
+                hold_ref: Some(mine.clone()),
+            };
+            assert_eq!(
+                decide_confirmation(spot(3), &mine, Some(&free), None),
+                ConfirmPlan::HoldLost
+            );
+            assert_eq!(
+                decide_confirmation(spot(3), &mine, None, None),
+                ConfirmPlan::HoldLost
+            );
+            // Released, then held again by the same e-mail under a new checkout: that checkout's
+            // own payment confirms it; this one is flagged.
+            let again = held_by(3, &theirs, &lead, NOW);
+            assert_eq!(
+                decide_confirmation(spot(3), &mine, Some(&again), Some(&again)),
+                ConfirmPlan::HoldLost
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@ pub mod email;
 pub mod founding;
 pub mod lead;
 pub mod pipeline;
+pub mod plan;
 pub mod signature;
 pub mod time_format;
 
@@ -16,8 +17,9 @@ pub use booking::{
 pub use deal_edit::{parse_date_or_time, parse_deal_edit, FieldError};
 pub use email::{EmailAddress, EmailError};
 pub use founding::{
-    choose_spot, FoundingBenefits, FoundingMember, FoundingTally, HoldRef, HoldWindow, SpotNumber,
-    SpotState, CHECKOUT_LIFETIME, FOUNDING_DISCOUNT_PERCENT, FOUNDING_SPOTS, HOLD_GRACE,
+    choose_spot, decide_confirmation, ConfirmPlan, FounderIs, FoundingBenefits, FoundingMember,
+    FoundingTally, HoldRef, HoldWindow, SpotNumber, SpotState, StoredHold, CHECKOUT_LIFETIME,
+    FOUNDING_DISCOUNT_PERCENT, FOUNDING_SPOTS, HOLD_GRACE,
 };
 pub use lead::{Lead, LeadBilling, LeadId, LeadRef, LeadSource, NewLead};
 pub use pipeline::{
@@ -25,3 +27,4 @@ pub use pipeline::{
     PipelineRecord, PipelineStage, PipelineUpdate, Probability, StageChange, StageKept, StageMove,
     StageSetBy, StageSummary, SummaryDelta, UpdateOutcome,
 };
+pub use plan::PlanType;

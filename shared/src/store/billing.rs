@@ -13,16 +13,17 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::codec::{get_n, get_s, n, opt_n, opt_s, parse_s, s, Item};
-use super::founding::{ConfirmOutcome, FoundingConfirmation, HoldStanding};
-use super::ledger::{DeliveryKey, Once, Transacted};
-use super::pipeline::{LeadExtras, PipelineChange};
+use super::codec::{get_n, get_s, n, opt_n, opt_s, s, Item};
+use super::founding::ConfirmOutcome;
+use super::ledger::{DeliveryKey, Once};
+use super::pipeline::PipelineChange;
 use super::table::{PK, SK};
-use super::{backoff, SalesStore, StoreError, MAX_ATTEMPTS};
+use super::write::{Attempts, Outcome, Part, Write};
+use super::{SalesStore, StoreError};
 use crate::domain::time_format;
 use crate::domain::{
-    apply_update, Cause, EmailAddress, HoldRef, Lead, LeadId, PipelineStage, PipelineUpdate,
-    SpotNumber, StageMove,
+    apply_update, decide_confirmation, Cause, ConfirmPlan, FounderIs, HoldRef, Lead, LeadId,
+    PipelineStage, PipelineUpdate, PlanType, SpotNumber, StageMove,
 };
 
 /// A customer's subscriptions and invoices.
@@ -112,8 +113,8 @@ pub struct CheckoutPayment<'a> {
     pub lead_id: &'a LeadId,
     pub customer: Option<&'a str>,
     pub subscription: Option<&'a str>,
-    /// `standard`, `founding` or `unknown`.
-    pub plan_type: &'a str,
+    /// `None` for a session this stack did not start (stored as `unknown`).
+    pub plan: Option<PlanType>,
     /// The founding spot the payment confirms.
     pub founding: Option<FoundingPayment<'a>>,
     pub cause: &'a Cause,
@@ -125,138 +126,139 @@ pub struct FoundingPayment<'a> {
     pub spot: SpotNumber,
     pub hold_ref: &'a HoldRef,
     pub company_name: Option<&'a str>,
-    /// Written to the lead's `follow_up` when the hold was lost before the payment came.
-    pub follow_up_if_lost: &'a str,
+    /// The Checkout Session, named in the lead's follow-up when no spot can be confirmed.
+    pub session: &'a str,
+}
+
+impl FoundingPayment<'_> {
+    /// What a person must sort out after this payment, when it confirmed no spot.
+    fn follow_up(&self, plan: &ConfirmPlan) -> Option<String> {
+        match plan {
+            ConfirmPlan::HoldLost => Some(format!(
+                "paid for founding spot {} after its hold lapsed (session {}); no spot was taken",
+                self.spot, self.session
+            )),
+            ConfirmPlan::AlreadyMember(member) => Some(format!(
+                "paid for founding spot {} (session {}) while already the founding member of spot {}; no second spot was taken",
+                self.spot, self.session, member.spot
+            )),
+            ConfirmPlan::Confirm { .. } | ConfirmPlan::AlreadyConfirmed(_) => None,
+        }
+    }
 }
 
 /// What recording a payment did.
 #[derive(Debug, Clone)]
 pub struct PaymentRecorded {
     pub change: PipelineChange,
-    /// For a founding payment: confirmed now, confirmed before, or the hold was lost.
+    /// For a founding payment: confirmed now, confirmed before, a member already, or the hold
+    /// was lost.
     pub founding: Option<ConfirmOutcome>,
 }
 
 impl SalesStore {
-    /// A paid checkout: the deal is won (with history), and the Stripe ids are kept on the lead
-    /// and in the customer index, all in one transaction.
-    pub async fn record_checkout_paid(
-        &self,
-        lead_id: &LeadId,
-        customer: Option<&str>,
-        subscription: Option<&str>,
-        plan_type: &str,
-        cause: &Cause,
-        now: OffsetDateTime,
-    ) -> Result<PipelineChange, StoreError> {
-        let payment = CheckoutPayment {
-            lead_id,
-            customer,
-            subscription,
-            plan_type,
-            founding: None,
-            cause,
-        };
-        match self.record_payment(&payment, None, now).await? {
-            Once::Applied(recorded) => Ok(recorded.change),
-            // Only a delivery record can fail this way, and there is none.
-            Once::Duplicate | Once::InProgress => Err(StoreError::Contention(1)),
-        }
-    }
-
-    /// A paid checkout in one transaction: the deal won (with history and summary), the Stripe
-    /// ids on the lead and in the customer index, the founding hold made a membership (on the
-    /// condition that the hold still holds its spot), and, with `delivery`, the webhook
+    /// A paid checkout in one write: the deal won (with history and summary), the Stripe ids on
+    /// the lead and in the customer index, the founding hold made a membership, and the webhook
     /// delivery's record (so that it is applied once, however it is redelivered). On the common
-    /// path that is one GetItem (the lead) and one TransactWriteItems. A hold that is no longer there is looked up once: confirmed by an
-    /// earlier delivery, or lost (then the lead is flagged for follow-up instead, never a 21st
-    /// member).
+    /// path that is one GetItem (the lead) and one TransactWriteItems.
+    ///
+    /// The common path assumes the paid hold still holds its spot and its e-mail's founder item.
+    /// When either part fails, both items are read and [`decide_confirmation`] decides: the
+    /// payer becomes the member of the spot their session held (giving back another spot the
+    /// same e-mail holds), or is recognised as a member already, or the hold is lost; in the
+    /// last two cases the deal is still won and the lead is flagged for follow-up. Never a 21st
+    /// member, and never a loop: every decision is written on the next attempt.
     pub async fn record_payment(
         &self,
         payment: &CheckoutPayment<'_>,
-        delivery: Option<&DeliveryKey>,
+        delivery: &DeliveryKey,
         now: OffsetDateTime,
     ) -> Result<Once<PaymentRecorded>, StoreError> {
-        let mut base = LeadExtras::default();
-        base.sets.push(("plan_type", Some(s(payment.plan_type))));
-        if let Some(subscription) = payment.subscription {
-            base.sets
-                .push(("stripe_subscription_id", Some(s(subscription))));
-        }
-        if let Some(customer) = payment.customer {
-            base.sets.push(("stripe_customer_id", Some(s(customer))));
-            let index = Put::builder()
-                .table_name(self.table_name())
-                .item(PK, s(customer_pk(customer)))
-                .item(SK, s("CUSTOMER"))
-                .item("lead_id", s(payment.lead_id.as_str()))
-                .build()
-                .map_err(|e| StoreError::Rejected(e.to_string()))?;
-            base.items
-                .push(TransactWriteItem::builder().put(index).build());
-        }
         let update = PipelineUpdate {
             stage: Some(StageMove::Advance(PipelineStage::ClosedWon)),
             ..Default::default()
         };
-        // What became of the founding hold, once known without confirming it here.
-        let mut settled: Option<ConfirmOutcome> = None;
-        // Whose founder item the hold is under: the lead's e-mail unless the spot says otherwise.
-        let mut founder_email: Option<EmailAddress> = None;
-        for attempt in 0..MAX_ATTEMPTS {
+        // What the spots need, once read; until then the common case is assumed.
+        let mut decided: Option<ConfirmPlan> = None;
+        let mut attempts = Attempts::new("record_payment");
+        loop {
+            attempts.next().await?;
             let lead = self
                 .lead(payment.lead_id)
                 .await?
                 .ok_or(StoreError::LeadNotFound)?;
-            let mut sets = base.sets.clone();
-            if let (Some(founding), Some(ConfirmOutcome::HoldLost)) = (&payment.founding, &settled)
-            {
-                sets.push(("follow_up", Some(s(founding.follow_up_if_lost))));
+            let plan = payment.founding.as_ref().map(|founding| {
+                decided.clone().unwrap_or_else(|| ConfirmPlan::Confirm {
+                    email: lead.email.clone(),
+                    lead_id: lead.id.clone(),
+                    spot_hold: founding.hold_ref.clone(),
+                    founder: FounderIs::HeldBy(founding.hold_ref.clone()),
+                    release: None,
+                })
+            });
+            let mut sets = vec![("plan_type", Some(s(PlanType::stored(payment.plan))))];
+            if let Some(subscription) = payment.subscription {
+                sets.push(("stripe_subscription_id", Some(s(subscription))));
+            }
+            if let Some(customer) = payment.customer {
+                sets.push(("stripe_customer_id", Some(s(customer))));
+            }
+            let follow_up = payment
+                .founding
+                .as_ref()
+                .zip(plan.as_ref())
+                .and_then(|(founding, plan)| founding.follow_up(plan));
+            if let Some(follow_up) = follow_up {
+                sets.push(("follow_up", Some(s(follow_up))));
                 sets.push(("follow_up_at", Some(s(time_format::to_sortable(now)))));
             }
             let outcome = apply_update(&lead.pipeline, &update, payment.cause, now);
-            let next_version = lead.version + 1;
-            let mut items = self.lead_change_items(
-                &lead,
-                &outcome.record,
-                outcome.stage_change.as_ref(),
-                next_version,
-                now,
-                &sets,
-            )?;
-            items.extend(base.items.iter().cloned());
-            let confirming = match (&payment.founding, &settled) {
-                (Some(founding), None) => {
-                    let email = founder_email.clone().unwrap_or_else(|| lead.email.clone());
-                    let confirmation = FoundingConfirmation::now(
-                        founding.spot,
-                        email,
-                        lead.id.clone(),
-                        founding.company_name,
-                        now,
-                    );
-                    let at = items.len();
-                    items.extend(self.confirmation_items(&confirmation, founding.hold_ref)?);
-                    Some((at, founding, confirmation))
-                }
-                _ => None,
-            };
-            if let Some(delivery) = delivery {
-                items.push(self.delivery_record(delivery, now)?);
+            let mut write = Write::new();
+            let version = self.lead_change_parts(&mut write, &lead, &outcome, now, &sets)?;
+            if let Some(customer) = payment.customer {
+                let index = Put::builder()
+                    .table_name(self.table_name())
+                    .item(PK, s(customer_pk(customer)))
+                    .item(SK, s("CUSTOMER"))
+                    .item("lead_id", s(payment.lead_id.as_str()))
+                    .build()
+                    .map_err(|e| StoreError::Rejected(e.to_string()))?;
+                write.push(
+                    Part::CustomerIndex,
+                    TransactWriteItem::builder().put(index).build(),
+                );
             }
-            let cancelled = match self.transact_recording(items, delivery).await? {
-                Transacted::Written => {
-                    let founding = match confirming {
-                        Some((_, _, confirmation)) => {
-                            Some(ConfirmOutcome::Confirmed(confirmation.member))
+            let mut member = None;
+            if let (Some(founding), Some(plan)) = (&payment.founding, &plan) {
+                member = self.confirmation_parts(
+                    &mut write,
+                    founding.spot,
+                    founding.hold_ref,
+                    plan,
+                    founding.company_name,
+                    now,
+                )?;
+            }
+            self.delivery_part(&mut write, delivery, now)?;
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => {
+                    let founding = plan.map(|plan| match (plan, member) {
+                        (ConfirmPlan::Confirm { .. }, Some(member)) => {
+                            ConfirmOutcome::Confirmed(member)
                         }
-                        None => settled,
-                    };
+                        (ConfirmPlan::AlreadyConfirmed(member), _) => {
+                            ConfirmOutcome::AlreadyConfirmed(member)
+                        }
+                        (ConfirmPlan::AlreadyMember(member), _) => {
+                            ConfirmOutcome::AlreadyMember(member)
+                        }
+                        _ => ConfirmOutcome::HoldLost,
+                    });
                     return Ok(Once::Applied(PaymentRecorded {
                         change: PipelineChange {
                             lead: Lead {
                                 pipeline: outcome.record,
-                                version: next_version,
+                                version,
                                 ..lead
                             },
                             stage_change: outcome.stage_change,
@@ -266,71 +268,75 @@ impl SalesStore {
                         founding,
                     }));
                 }
-                Transacted::Delivered(once) => return Ok(once.map(|never| match never {})),
-                Transacted::Conflict(cancelled) => cancelled,
-            };
-            if let Some((at, founding, confirmation)) = &confirming {
-                if cancelled.failed(*at) || cancelled.failed(at + 1) {
-                    // The hold is not where it was: see what became of it.
-                    match self.hold_standing(founding.spot, founding.hold_ref).await? {
-                        HoldStanding::Held { email, .. } if email != confirmation.member.email => {
-                            founder_email = Some(email);
+                Outcome::Duplicate => return Ok(Once::Duplicate),
+                Outcome::InProgress => return Ok(Once::InProgress),
+                Outcome::Failed(failed) => {
+                    if let Some(founding) = &payment.founding {
+                        if failed.any(&[Part::Spot, Part::Founder, Part::OtherSpot]) {
+                            // The hold is not where it was: read both items and decide.
+                            let (spot, founder) = self
+                                .stored_holds(founding.spot, founding.hold_ref, &lead.email)
+                                .await?;
+                            decided = Some(decide_confirmation(
+                                founding.spot,
+                                founding.hold_ref,
+                                spot.as_ref(),
+                                founder.as_ref(),
+                            ));
                         }
-                        HoldStanding::Held { .. } => {}
-                        HoldStanding::Confirmed(member) => {
-                            settled = Some(ConfirmOutcome::AlreadyConfirmed(member));
-                        }
-                        HoldStanding::Lost => settled = Some(ConfirmOutcome::HoldLost),
                     }
-                    continue;
+                    // A failed lead part: the lead changed since it was read; the next attempt
+                    // reads it again.
                 }
-            }
-            // The lead changed since it was read (its item is the first): read again and
-            // decide again.
-            if !cancelled.failed(0) {
-                backoff(attempt).await;
+                Outcome::Retry(_) => {}
             }
         }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
-    /// The lead a Stripe customer belongs to.
-    pub async fn lead_id_for_customer(&self, customer: &str) -> Result<Option<LeadId>, StoreError> {
-        let found = self.get(customer_pk(customer), "CUSTOMER").await?;
-        found
-            .as_ref()
-            .map(|item| parse_s(item, "lead_id", LeadId::parse))
-            .transpose()
-    }
-
-    /// Writes `item` unless a record written by a newer event is there.
-    async fn put_if_newer(&self, item: Item, event_created: i64) -> Result<Recorded, StoreError> {
-        let result = self
-            .client
-            .put_item()
+    /// Writes a subscription or invoice record unless a record written by a newer event is
+    /// there, and the webhook delivery's record, in one write. A stale event is recorded as
+    /// delivered on its own (a second request, only then).
+    async fn put_if_newer(
+        &self,
+        part: Part,
+        item: Item,
+        event_created: i64,
+        delivery: &DeliveryKey,
+        now: OffsetDateTime,
+    ) -> Result<Once<Recorded>, StoreError> {
+        let put = Put::builder()
             .table_name(self.table_name())
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR event_created <= :created")
             .expression_attribute_values(":created", n(event_created))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Recorded::Applied),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Recorded::Stale)
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let mut write = Write::new();
+        write.push(part, TransactWriteItem::builder().put(put).build());
+        self.delivery_part(&mut write, delivery, now)?;
+        let mut attempts = Attempts::new("put_if_newer");
+        loop {
+            attempts.next().await?;
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => return Ok(Once::Applied(Recorded::Applied)),
+                Outcome::Duplicate => return Ok(Once::Duplicate),
+                Outcome::InProgress => return Ok(Once::InProgress),
+                Outcome::Failed(_) => {
+                    let recorded = self.record_delivery(delivery, now).await?;
+                    return Ok(recorded.map(|()| Recorded::Stale));
+                }
+                Outcome::Retry(_) => {}
             }
-            Err(err) => Err(StoreError::from_sdk(err)),
         }
     }
 
+    /// A subscription's state, with its webhook delivery's record.
     pub async fn record_subscription(
         &self,
         state: &SubscriptionState,
-    ) -> Result<Recorded, StoreError> {
+        delivery: &DeliveryKey,
+        now: OffsetDateTime,
+    ) -> Result<Once<Recorded>, StoreError> {
         let mut item = Item::new();
         item.insert(PK.into(), s(customer_pk(&state.customer)));
         item.insert(SK.into(), s(format!("SUBSCRIPTION#{}", state.subscription)));
@@ -345,27 +351,17 @@ impl SalesStore {
         }
         item.insert("event_id".into(), s(state.event_id.as_str()));
         item.insert("event_created".into(), n(state.event_created));
-        self.put_if_newer(item, state.event_created).await
+        self.put_if_newer(Part::Subscription, item, state.event_created, delivery, now)
+            .await
     }
 
-    pub async fn subscription(
+    /// An invoice's payment, with its webhook delivery's record.
+    pub async fn record_invoice(
         &self,
-        customer: &str,
-        subscription: &str,
-    ) -> Result<Option<SubscriptionState>, StoreError> {
-        let found = self
-            .get(
-                customer_pk(customer),
-                format!("SUBSCRIPTION#{subscription}"),
-            )
-            .await?;
-        found
-            .as_ref()
-            .map(|item| decode_subscription(customer, item))
-            .transpose()
-    }
-
-    pub async fn record_invoice(&self, invoice: &InvoiceRecord) -> Result<Recorded, StoreError> {
+        invoice: &InvoiceRecord,
+        delivery: &DeliveryKey,
+        now: OffsetDateTime,
+    ) -> Result<Once<Recorded>, StoreError> {
         let mut item = Item::new();
         item.insert(PK.into(), s(customer_pk(&invoice.customer)));
         item.insert(SK.into(), s(format!("INVOICE#{}", invoice.invoice)));
@@ -387,16 +383,8 @@ impl SalesStore {
         }
         item.insert("event_id".into(), s(invoice.event_id.as_str()));
         item.insert("event_created".into(), n(invoice.event_created));
-        self.put_if_newer(item, invoice.event_created).await
-    }
-
-    /// A customer's invoices, by invoice id.
-    pub async fn invoices(&self, customer: &str) -> Result<Vec<InvoiceRecord>, StoreError> {
-        self.query_prefix(&customer_pk(customer), "INVOICE#")
-            .await?
-            .iter()
-            .map(|item| decode_invoice(customer, item))
-            .collect()
+        self.put_if_newer(Part::Invoice, item, invoice.event_created, delivery, now)
+            .await
     }
 
     /// Everything Stripe told us about a customer: subscriptions and invoices, one Query.

@@ -7,9 +7,10 @@ use time::OffsetDateTime;
 
 use super::codec::{get_s, opt_s, parse_s, s, Item};
 use super::leads::{decode_lead, NEW_LEAD_VERSION};
-use super::ledger::{DeliveryKey, Once, Transacted};
+use super::ledger::{DeliveryKey, Once};
 use super::table::{keys, PK, SK};
-use super::{backoff, SalesStore, StoreError, MAX_ATTEMPTS};
+use super::write::{Attempts, Outcome, Part, Write};
+use super::{SalesStore, StoreError};
 use crate::domain::time_format;
 use crate::domain::{
     apply_update, plan_booking, Booking, BookingEffect, BookingEvent, BookingProvider, BookingRef,
@@ -60,12 +61,13 @@ pub(crate) fn decode_booking(item: &Item) -> Result<Booking, StoreError> {
 }
 
 impl SalesStore {
-    fn booking_put(
+    fn booking_part(
         &self,
+        write: &mut Write,
         lead: &LeadId,
         booking: &Booking,
         now: OffsetDateTime,
-    ) -> Result<TransactWriteItem, StoreError> {
+    ) -> Result<(), StoreError> {
         let mut put = Put::builder()
             .table_name(self.table_name())
             .item(PK, s(keys::lead(lead)))
@@ -90,7 +92,8 @@ impl SalesStore {
         let put = put
             .build()
             .map_err(|e| StoreError::Rejected(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        write.push(Part::Booking, TransactWriteItem::builder().put(put).build());
+        Ok(())
     }
 
     /// A lead, its bookings and the booking holding its deal: one Query over the lead's
@@ -132,7 +135,9 @@ impl SalesStore {
         delivery: &DeliveryKey,
         now: OffsetDateTime,
     ) -> Result<Once<BookingOutcome>, StoreError> {
-        for attempt in 0..MAX_ATTEMPTS {
+        let mut attempts = Attempts::new("record_booking_for_attendee");
+        loop {
+            attempts.next().await?;
             if let Some(id) = self.lead_id_by_email(&attendee.email).await? {
                 return self
                     .record_booking(&id, provider, event, cause, delivery, now)
@@ -157,17 +162,14 @@ impl SalesStore {
                 .flatten()
                 .map(|holder| (HOLDER, Some(s(holder.key()))))
                 .collect();
-            let mut items =
-                self.new_lead_items(attendee, &prospect.id, &outcome.record, now, &holder)?;
-            if let Some(change) = &outcome.stage_change {
-                items.push(self.history_put(&prospect.id, NEW_LEAD_VERSION, change)?);
-            }
+            let mut write = Write::new();
+            self.new_lead_with_change(&mut write, attendee, &prospect.id, &outcome, now, &holder)?;
             for booking in &plan.bookings {
-                items.push(self.booking_put(&prospect.id, booking, now)?);
+                self.booking_part(&mut write, &prospect.id, booking, now)?;
             }
-            items.push(self.delivery_record(delivery, now)?);
-            match self.transact_recording(items, Some(delivery)).await? {
-                Transacted::Written => {
+            self.delivery_part(&mut write, delivery, now)?;
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => {
                     return Ok(Once::Applied(BookingOutcome {
                         effect: plan.effect,
                         lead: Lead {
@@ -179,21 +181,20 @@ impl SalesStore {
                         bookings_written: plan.bookings.len(),
                     }))
                 }
-                Transacted::Delivered(once) => return Ok(once.map(|never| match never {})),
-                // The e-mail got its lead meanwhile (its item is the first): the next turn
-                // finds it.
-                Transacted::Conflict(cancelled) if cancelled.failed(0) => {}
-                Transacted::Conflict(_) => backoff(attempt).await,
+                Outcome::Duplicate => return Ok(Once::Duplicate),
+                Outcome::InProgress => return Ok(Once::InProgress),
+                // The e-mail got its lead meanwhile: the next attempt finds it. (A new lead's
+                // other parts cannot fail.)
+                Outcome::Failed(_) | Outcome::Retry(_) => {}
             }
         }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
     /// Applies a booking event to a lead: the booking records, the deal (stage, next action,
     /// history, summary) and the webhook delivery's record, all in one transaction: applied once
     /// however often and however concurrently the provider delivers it (the delivery record's
     /// condition). A concurrent change to the lead makes it read again and decide again.
-    pub async fn record_booking(
+    pub(crate) async fn record_booking(
         &self,
         lead_id: &LeadId,
         provider: BookingProvider,
@@ -202,7 +203,9 @@ impl SalesStore {
         delivery: &DeliveryKey,
         now: OffsetDateTime,
     ) -> Result<Once<BookingOutcome>, StoreError> {
-        for attempt in 0..MAX_ATTEMPTS {
+        let mut attempts = Attempts::new("record_booking");
+        loop {
+            attempts.next().await?;
             let state = self
                 .lead_bookings(lead_id)
                 .await?
@@ -227,31 +230,24 @@ impl SalesStore {
                 }));
             }
             let outcome = apply_update(&lead.pipeline, &plan.update, cause, now);
-            let next_version = lead.version + 1;
             let holder_set: Vec<_> = plan
                 .holder
                 .iter()
                 .map(|holder| (HOLDER, holder.as_ref().map(|h| s(h.key()))))
                 .collect();
-            let mut items = self.lead_change_items(
-                &lead,
-                &outcome.record,
-                outcome.stage_change.as_ref(),
-                next_version,
-                now,
-                &holder_set,
-            )?;
+            let mut write = Write::new();
+            let version = self.lead_change_parts(&mut write, &lead, &outcome, now, &holder_set)?;
             for booking in &plan.bookings {
-                items.push(self.booking_put(lead_id, booking, now)?);
+                self.booking_part(&mut write, lead_id, booking, now)?;
             }
-            items.push(self.delivery_record(delivery, now)?);
-            match self.transact_recording(items, Some(delivery)).await? {
-                Transacted::Written => {
+            self.delivery_part(&mut write, delivery, now)?;
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => {
                     return Ok(Once::Applied(BookingOutcome {
                         effect: plan.effect,
                         lead: Lead {
                             pipeline: outcome.record,
-                            version: next_version,
+                            version,
                             ..lead
                         },
                         stage_change: outcome.stage_change,
@@ -259,13 +255,11 @@ impl SalesStore {
                         bookings_written: plan.bookings.len(),
                     }))
                 }
-                Transacted::Delivered(once) => return Ok(once.map(|never| match never {})),
-                // The lead changed since it was read (its item is the first): read again and
-                // decide again.
-                Transacted::Conflict(cancelled) if cancelled.failed(0) => {}
-                Transacted::Conflict(_) => backoff(attempt).await,
+                Outcome::Duplicate => return Ok(Once::Duplicate),
+                Outcome::InProgress => return Ok(Once::InProgress),
+                // The lead changed since it was read: read again and decide again.
+                Outcome::Failed(_) | Outcome::Retry(_) => {}
             }
         }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 }

@@ -195,7 +195,7 @@ impl SalesStore {
                 lead = Some(decode_lead(item)?);
                 demo_booking = opt_s(item, "demo_booking")?.and_then(BookingRef::parse_key);
             } else if sk.starts_with(keys::HISTORY_PREFIX) {
-                history.push(super::pipeline::decode_history(item)?);
+                history.push(super::history::decode_history(item)?);
             } else if sk.starts_with(keys::BOOKING_PREFIX) {
                 bookings.push(super::bookings::decode_booking(item)?);
             }

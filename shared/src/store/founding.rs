@@ -1,6 +1,11 @@
 //! Founding spots: 20 items, one per spot, plus one founder item per e-mail. A hold writes both
-//! in one transaction, conditioned on the spot being free (absent, released, or held past its
-//! time) and on the e-mail holding nothing live: so never more than 20, never two per e-mail.
+//! in one write, conditioned on the spot being free (absent, released, or held past its time)
+//! and on the e-mail holding nothing live: so never more than 20, never two per e-mail.
+//!
+//! A paid checkout makes its hold a membership ([`SalesStore::record_payment`], in `billing`),
+//! with the parts this module builds: [`SalesStore::confirmation_parts`], decided by
+//! [`decide_confirmation`] from both the spot item and the founder item when the common case
+//! (both still held by the paid hold) does not hold.
 
 use std::collections::HashMap;
 
@@ -8,23 +13,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::codec::{get_n, get_s, n, opt_s, parse_s, s, Item, UpdateExpr};
+use super::ledger::{DeliveryKey, Once};
 use super::table::{keys, PK, SK};
-use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
+use super::write::{Attempts, Outcome, Part, Write};
+use super::{SalesStore, StoreError};
 use crate::domain::time_format;
 use crate::domain::{
-    choose_spot, EmailAddress, FoundingBenefits, FoundingMember, FoundingTally, HoldRef, LeadId,
-    LeadRef, NewLead, PipelineRecord, SpotNumber, SpotState,
+    choose_spot, ConfirmPlan, EmailAddress, FounderIs, FoundingBenefits, FoundingMember,
+    FoundingTally, HoldRef, LeadId, LeadRef, NewLead, PipelineRecord, SpotNumber, SpotState,
+    StoredHold,
 };
-
-/// A founding checkout asking for a spot.
-#[derive(Debug, Clone)]
-pub struct HoldRequest {
-    pub email: EmailAddress,
-    pub lead_id: LeadId,
-    pub hold_ref: HoldRef,
-    /// When the spot is free again if nobody pays.
-    pub expires_at: OffsetDateTime,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldOutcome {
@@ -42,63 +40,18 @@ pub enum HoldOutcome {
     Full { waitlist_position: u64 },
 }
 
+/// What a founding payment did to the spots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfirmOutcome {
     /// The hold became a membership now, with the benefits locked.
     Confirmed(FoundingMember),
     /// This hold was confirmed before (a redelivered payment event).
     AlreadyConfirmed(FoundingMember),
+    /// The e-mail was a member already through another hold: no second spot.
+    AlreadyMember(FoundingMember),
     /// The spot is no longer held by this hold (it expired and went to someone else, or was
     /// released): no membership is created.
     HoldLost,
-}
-
-/// Whose hold: a known lead, or the lead of an e-mail (created with the hold if there is none).
-#[derive(Debug, Clone, Copy)]
-enum Holder<'a> {
-    Lead(&'a LeadId),
-    ByEmail(&'a NewLead),
-}
-
-/// Where a hold stands, read from its spot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum HoldStanding {
-    /// Still held by the hold, for this e-mail and lead (its time may have passed).
-    Held {
-        email: EmailAddress,
-        lead_id: LeadId,
-    },
-    /// The hold became this membership.
-    Confirmed(FoundingMember),
-    /// Released, or taken by another hold.
-    Lost,
-}
-
-/// The membership a confirmation writes: the benefits locked at the time of payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FoundingConfirmation {
-    pub member: FoundingMember,
-}
-
-impl FoundingConfirmation {
-    pub fn now(
-        spot: SpotNumber,
-        email: EmailAddress,
-        lead_id: LeadId,
-        company_name: Option<&str>,
-        now: OffsetDateTime,
-    ) -> Self {
-        FoundingConfirmation {
-            member: FoundingMember {
-                spot,
-                email,
-                lead_id,
-                company_name: company_name.map(str::to_owned),
-                benefits: FoundingBenefits::CURRENT,
-                confirmed_at: now.replace_nanosecond(0).unwrap_or(now),
-            },
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +115,7 @@ fn decode_benefits(item: &Item) -> Result<FoundingBenefits, StoreError> {
     })
 }
 
+/// A spot item or a founder item (they share their attributes).
 fn decode_spot(item: &Item) -> Result<(SpotNumber, SpotState), StoreError> {
     let spot =
         SpotNumber::new(get_n(item, "spot")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -222,15 +176,6 @@ impl SalesStore {
         ))
     }
 
-    /// The lowest-numbered spot free at `now`.
-    pub async fn next_free_spot(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<Option<SpotNumber>, StoreError> {
-        let spots = self.founding_spots().await?;
-        Ok(free_spots(&spots, now).into_iter().min())
-    }
-
     /// Founding members in spot order.
     pub async fn founding_members(&self) -> Result<Vec<FoundingMember>, StoreError> {
         let mut members: Vec<FoundingMember> = self
@@ -246,44 +191,119 @@ impl SalesStore {
         Ok(members)
     }
 
-    /// Holds a founding spot for an e-mail until `request.expires_at`: the same spot again while
-    /// the e-mail's hold lives, or, when no spot is free, a place on the waitlist.
+    /// A founding checkout's hold for the lead with this e-mail, created if there is none, until
+    /// `expires_at`: the same spot again while the e-mail's hold lives, or, when no spot is free,
+    /// a place on the waitlist. One BatchGetItem (the e-mail's lead and the 20 spots), then one
+    /// write (the hold; with the new lead's e-mail, lead and summary items when the e-mail has
+    /// no lead yet).
     pub async fn hold_founding_spot(
         &self,
-        request: &HoldRequest,
-        now: OffsetDateTime,
-    ) -> Result<HoldOutcome, StoreError> {
-        let holder = Holder::Lead(&request.lead_id);
-        let (_, outcome) = self
-            .hold_spot(
-                &request.email,
-                holder,
-                &request.hold_ref,
-                request.expires_at,
-                now,
-            )
-            .await?;
-        Ok(outcome)
-    }
-
-    /// A founding checkout's hold for the lead with this e-mail, created if there is none: one
-    /// BatchGetItem (the e-mail's lead and the 20 spots), then one transaction (the hold; with
-    /// the new lead's e-mail, lead and summary items when the e-mail has no lead yet).
-    pub async fn hold_founding_spot_for(
-        &self,
-        lead: &NewLead,
+        new: &NewLead,
         hold_ref: &HoldRef,
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(LeadRef, HoldOutcome), StoreError> {
-        self.hold_spot(
-            &lead.email,
-            Holder::ByEmail(lead),
-            hold_ref,
-            expires_at,
-            now,
-        )
-        .await
+        let email = &new.email;
+        let salt = uuid::Uuid::new_v4().as_u128() as u64;
+        let mut attempts = Attempts::new("hold_founding_spot");
+        let mut lost_races = 0;
+        loop {
+            attempts.next().await?;
+            // Who holds, and a lead to create with the hold when the e-mail has none yet.
+            let (lead, create, spots) = match self.founding_checkout_view(email).await? {
+                (Some(id), spots) => (id, false, spots),
+                (None, spots) => (LeadId::generate(), true, spots),
+            };
+            let held = held_by(&spots, email, now);
+            let free = choose_spot(&free_spots(&spots, now), lost_races, salt);
+            if create && (held.is_some() || free.is_none()) {
+                // Not the common path (a hold without a lead, or no spot free): create the lead
+                // on its own, then look again.
+                self.find_or_create_lead(new, now).await?;
+                continue;
+            }
+            let lead_ref = LeadRef {
+                id: lead.clone(),
+                email: email.clone(),
+                created: create,
+            };
+            match held {
+                Some((
+                    spot,
+                    SpotState::Held {
+                        hold_ref,
+                        expires_at: held_until,
+                        ..
+                    },
+                )) => {
+                    // The same e-mail again while its hold lives: the same spot and hold, kept
+                    // at least as long as this new checkout needs it.
+                    let expires_at = (*held_until).max(expires_at);
+                    let mut write = Write::new();
+                    for (part, pk, sk) in hold_keys(*spot, email) {
+                        let mut expr = UpdateExpr::default();
+                        expr.set("expires_at", n(expires_at.unix_timestamp()));
+                        write.push(part, self.held_update(&pk, &sk, expr, hold_ref, None)?);
+                    }
+                    match self.write(&mut attempts, &write).await? {
+                        Outcome::Written => {
+                            let outcome = HoldOutcome::Held {
+                                spot: *spot,
+                                hold_ref: hold_ref.clone(),
+                                expires_at,
+                                new: false,
+                            };
+                            return Ok((lead_ref, outcome));
+                        }
+                        // Released or confirmed meanwhile: look again.
+                        _ => continue,
+                    }
+                }
+                Some((spot, _)) => {
+                    return Ok((lead_ref, HoldOutcome::AlreadyMember { spot: *spot }))
+                }
+                None => {}
+            }
+            let Some(spot) = free else {
+                let waitlist_position = self.join_waitlist(email, Some(&lead), now).await?;
+                return Ok((lead_ref, HoldOutcome::Full { waitlist_position }));
+            };
+            let mut write = Write::new();
+            if create {
+                self.new_lead_parts(
+                    &mut write,
+                    new,
+                    &lead,
+                    &PipelineRecord::new_prospect(),
+                    now,
+                    &[],
+                )?;
+            }
+            for (part, pk, sk) in hold_keys(spot, email) {
+                write.push(
+                    part,
+                    self.hold_part(&pk, &sk, spot, email, &lead, hold_ref, expires_at, now)?,
+                );
+            }
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => {
+                    let outcome = HoldOutcome::Held {
+                        spot,
+                        hold_ref: hold_ref.clone(),
+                        expires_at,
+                        new: true,
+                    };
+                    return Ok((lead_ref, outcome));
+                }
+                // The spot was taken, this e-mail took one, or the e-mail got its lead
+                // meanwhile: look again, spreading over the free spots.
+                Outcome::Failed(_) => lost_races += 1,
+                Outcome::Retry(_) => {}
+                Outcome::Duplicate | Outcome::InProgress => {
+                    return Err(StoreError::Rejected("a hold has no delivery".into()))
+                }
+            }
+        }
     }
 
     /// The lead of an e-mail, if any, and every stored spot: one strongly consistent
@@ -309,272 +329,115 @@ impl SalesStore {
         Ok((lead, spots))
     }
 
-    async fn hold_spot(
-        &self,
-        email: &EmailAddress,
-        holder: Holder<'_>,
-        hold_ref: &HoldRef,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<(LeadRef, HoldOutcome), StoreError> {
-        let salt = uuid::Uuid::new_v4().as_u128() as u64;
-        for attempt in 0..MAX_ATTEMPTS {
-            // Who holds, and a lead to create with the hold when the e-mail has none yet.
-            let (lead, create, spots) = match holder {
-                Holder::Lead(id) => (id.clone(), None, self.founding_spots().await?),
-                Holder::ByEmail(new) => match self.founding_checkout_view(email).await? {
-                    (Some(id), spots) => (id, None, spots),
-                    (None, spots) => (LeadId::generate(), Some(new), spots),
-                },
-            };
-            let held = held_by(&spots, email, now);
-            let free = choose_spot(&free_spots(&spots, now), attempt, salt);
-            if let (Some(new), true) = (create, held.is_some() || free.is_none()) {
-                // Not the common path (a hold without a lead, or no spot free): create the lead
-                // on its own, then look again.
-                self.find_or_create_lead(new, now).await?;
-                continue;
-            }
-            let lead_ref = LeadRef {
-                id: lead.clone(),
-                email: email.clone(),
-                created: create.is_some(),
-            };
-            match held {
-                Some((
-                    spot,
-                    SpotState::Held {
-                        hold_ref,
-                        expires_at: held_until,
-                        ..
-                    },
-                )) => {
-                    // The same e-mail again while its hold lives: the same spot and hold, kept
-                    // at least as long as this new checkout needs it.
-                    let expires_at = (*held_until).max(expires_at);
-                    if self.extend_hold(email, *spot, hold_ref, expires_at).await? {
-                        let outcome = HoldOutcome::Held {
-                            spot: *spot,
-                            hold_ref: hold_ref.clone(),
-                            expires_at,
-                            new: false,
-                        };
-                        return Ok((lead_ref, outcome));
-                    }
-                    continue; // released or confirmed meanwhile: look again
-                }
-                Some((spot, _)) => {
-                    return Ok((lead_ref, HoldOutcome::AlreadyMember { spot: *spot }))
-                }
-                None => {}
-            }
-            let Some(spot) = free else {
-                let waitlist_position = self.join_waitlist(email, Some(&lead), now).await?;
-                return Ok((lead_ref, HoldOutcome::Full { waitlist_position }));
-            };
-            let request = HoldRequest {
-                email: email.clone(),
-                lead_id: lead.clone(),
-                hold_ref: hold_ref.clone(),
-                expires_at,
-            };
-            let mut items = match create {
-                Some(new) => {
-                    self.new_lead_items(new, &lead, &PipelineRecord::new_prospect(), now, &[])?
-                }
-                None => Vec::new(),
-            };
-            items.push(self.hold_write(
-                keys::FOUNDING_PK,
-                &keys::spot_sk(spot),
-                spot,
-                &request,
-                now,
-            )?);
-            items.push(self.hold_write(
-                &keys::founder(email),
-                keys::FOUNDER_SK,
-                spot,
-                &request,
-                now,
-            )?);
-            let mut transaction = self.client.transact_write_items();
-            for item in items {
-                transaction = transaction.transact_items(item);
-            }
-            match transaction.send().await {
-                Ok(_) => {
-                    let outcome = HoldOutcome::Held {
-                        spot,
-                        hold_ref: hold_ref.clone(),
-                        expires_at,
-                        new: true,
-                    };
-                    return Ok((lead_ref, outcome));
-                }
-                Err(err) => match cancellation_codes(&err) {
-                    // The spot was taken, this e-mail took one, or the e-mail got its lead
-                    // meanwhile: look again.
-                    Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => {}
-                    Some(_) => backoff(attempt).await,
-                    None => return Err(StoreError::from_sdk(err)),
-                },
-            }
-        }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
-    }
-
-    /// Moves a live hold's expiry to `expires_at` (never earlier). False if `hold_ref` no longer
-    /// holds the spot.
-    async fn extend_hold(
-        &self,
-        email: &EmailAddress,
-        spot: SpotNumber,
-        hold_ref: &HoldRef,
-        expires_at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let extend = |pk: &str, sk: &str| -> Result<TransactWriteItem, StoreError> {
-            let mut expr = UpdateExpr::default();
-            expr.set("expires_at", n(expires_at.unix_timestamp()));
-            held_by_ref(self.table_name(), pk, sk, expr, hold_ref, None)
-        };
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(extend(keys::FOUNDING_PK, &keys::spot_sk(spot))?)
-            .transact_items(extend(&keys::founder(email), keys::FOUNDER_SK)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if cancellation_codes(&err).is_some() => Ok(false),
-            Err(err) => Err(StoreError::from_sdk(err)),
-        }
-    }
-
     /// One side of a hold: the spot item or the founder item, on the condition that it is free.
-    fn hold_write(
+    #[allow(clippy::too_many_arguments)]
+    fn hold_part(
         &self,
         pk: &str,
         sk: &str,
         spot: SpotNumber,
-        request: &HoldRequest,
+        email: &EmailAddress,
+        lead: &LeadId,
+        hold_ref: &HoldRef,
+        expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut expr = UpdateExpr::default();
         expr.set("state", s(STATE_HELD))
             .set("spot", n(spot.get()))
-            .set("email", s(request.email.as_str()))
-            .set("lead_id", s(request.lead_id.as_str()))
-            .set("hold_ref", s(request.hold_ref.as_str()))
-            .set("expires_at", n(request.expires_at.unix_timestamp()))
+            .set("email", s(email.as_str()))
+            .set("lead_id", s(lead.as_str()))
+            .set("hold_ref", s(hold_ref.as_str()))
+            .set("expires_at", n(expires_at.unix_timestamp()))
             .set("held_at", s(time_format::to_sortable(now)));
         let (expression, mut names, mut values) = expr.build();
         names.insert("#state".into(), "state".into());
         values.insert(":free".into(), s(STATE_FREE));
         values.insert(":held".into(), s(STATE_HELD));
         values.insert(":now".into(), n(now.unix_timestamp()));
-        let update = Update::builder()
-            .table_name(self.table_name())
-            .key(PK, s(pk))
-            .key(SK, s(sk))
-            .update_expression(expression)
-            .condition_expression(FREE_CONDITION)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(|e| StoreError::Rejected(e.to_string()))?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        update_item(
+            self.table_name(),
+            pk,
+            sk,
+            expression,
+            FREE_CONDITION.to_owned(),
+            names,
+            values,
+        )
     }
 
-    /// One spot as stored, with the hold that holds (or held) it.
-    async fn spot(
+    /// A spot item and the founder item of an e-mail, as stored: two GetItems (only on the rare
+    /// path of a payment whose hold is not where it was).
+    pub(crate) async fn stored_holds(
         &self,
         spot: SpotNumber,
-    ) -> Result<Option<(SpotState, Option<HoldRef>)>, StoreError> {
-        let found = self.get(keys::FOUNDING_PK, keys::spot_sk(spot)).await?;
-        found
-            .as_ref()
-            .map(|item| {
-                Ok((
-                    decode_spot(item)?.1,
-                    opt_s(item, "hold_ref")?.map(HoldRef::from_stored),
-                ))
+        paid_hold: &HoldRef,
+        payer: &EmailAddress,
+    ) -> Result<(Option<StoredHold>, Option<StoredHold>), StoreError> {
+        let stored = |item: Option<Item>| -> Result<Option<StoredHold>, StoreError> {
+            item.map(|item| {
+                let (spot, state) = decode_spot(&item)?;
+                Ok(StoredHold {
+                    spot,
+                    state,
+                    hold_ref: opt_s(&item, "hold_ref")?.map(HoldRef::from_stored),
+                })
             })
             .transpose()
+        };
+        let spot_item = stored(self.get(keys::FOUNDING_PK, keys::spot_sk(spot)).await?)?;
+        // The founder item of whoever holds the spot under the paid hold; of the payer when
+        // the paid hold no longer holds it.
+        let holder = match &spot_item {
+            Some(StoredHold {
+                state:
+                    SpotState::Held { email, .. } | SpotState::Member(FoundingMember { email, .. }),
+                hold_ref: Some(held),
+                ..
+            }) if held == paid_hold => email,
+            _ => payer,
+        };
+        let founder_item = stored(self.get(keys::founder(holder), keys::FOUNDER_SK).await?)?;
+        Ok((spot_item, founder_item))
     }
 
-    /// Makes the holder of `spot` a founding member, with the benefits locked now. Only the hold
-    /// named by `hold_ref` can be confirmed, even if its time has passed, as long as nobody else
-    /// took the spot meanwhile: never a 21st member.
-    pub async fn confirm_founding_member(
+    /// Adds the parts of a confirmation: the spot and the founder item become the membership
+    /// (each on the condition that it is as the plan saw it), and a second spot of the same
+    /// e-mail is given back. The member, for `ConfirmPlan::Confirm`.
+    pub(crate) fn confirmation_parts(
         &self,
+        write: &mut Write,
         spot: SpotNumber,
-        hold_ref: &HoldRef,
+        paid_hold: &HoldRef,
+        plan: &ConfirmPlan,
         company_name: Option<&str>,
         now: OffsetDateTime,
-    ) -> Result<ConfirmOutcome, StoreError> {
-        let (email, lead_id) = match self.hold_standing(spot, hold_ref).await? {
-            HoldStanding::Held { email, lead_id } => (email, lead_id),
-            HoldStanding::Confirmed(member) => return Ok(ConfirmOutcome::AlreadyConfirmed(member)),
-            HoldStanding::Lost => return Ok(ConfirmOutcome::HoldLost),
+    ) -> Result<Option<FoundingMember>, StoreError> {
+        let ConfirmPlan::Confirm {
+            email,
+            lead_id,
+            spot_hold,
+            founder,
+            release,
+        } = plan
+        else {
+            return Ok(None);
         };
-        let confirmation = FoundingConfirmation::now(spot, email, lead_id, company_name, now);
-        let [spot_item, founder_item] = self.confirmation_items(&confirmation, hold_ref)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(spot_item)
-            .transact_items(founder_item)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(ConfirmOutcome::Confirmed(confirmation.member)),
-            // Released, taken over, or confirmed by a concurrent delivery: look at what won.
-            Err(err) if cancellation_codes(&err).is_some() => {
-                match self.hold_standing(spot, hold_ref).await? {
-                    HoldStanding::Confirmed(member) => Ok(ConfirmOutcome::AlreadyConfirmed(member)),
-                    _ => Ok(ConfirmOutcome::HoldLost),
-                }
-            }
-            Err(err) => Err(StoreError::from_sdk(err)),
-        }
-    }
-
-    /// Where a hold stands: still holding its spot, confirmed, or gone (one GetItem).
-    pub(crate) async fn hold_standing(
-        &self,
-        spot: SpotNumber,
-        hold_ref: &HoldRef,
-    ) -> Result<HoldStanding, StoreError> {
-        Ok(match self.spot(spot).await? {
-            Some((
-                SpotState::Held {
-                    email,
-                    lead_id,
-                    hold_ref: held,
-                    ..
-                },
-                _,
-            )) if held == *hold_ref => HoldStanding::Held { email, lead_id },
-            Some((SpotState::Member(member), Some(held))) if held == *hold_ref => {
-                HoldStanding::Confirmed(member)
-            }
-            _ => HoldStanding::Lost,
-        })
-    }
-
-    /// The two writes that make a hold a membership (the spot and the founder item), each on
-    /// the condition that `hold_ref` still holds it; for use inside a larger transaction.
-    pub(crate) fn confirmation_items(
-        &self,
-        confirmation: &FoundingConfirmation,
-        hold_ref: &HoldRef,
-    ) -> Result<[TransactWriteItem; 2], StoreError> {
-        let member = &confirmation.member;
-        let confirm = |pk: &str, sk: &str| -> Result<TransactWriteItem, StoreError> {
+        let member = FoundingMember {
+            spot,
+            email: email.clone(),
+            lead_id: lead_id.clone(),
+            company_name: company_name.map(str::to_owned),
+            benefits: FoundingBenefits::CURRENT,
+            confirmed_at: now.replace_nanosecond(0).unwrap_or(now),
+        };
+        let membership = || {
             let mut expr = UpdateExpr::default();
             expr.set("state", s(STATE_MEMBER))
+                .set("spot", n(spot.get()))
+                .set("email", s(member.email.as_str()))
+                .set("lead_id", s(member.lead_id.as_str()))
+                .set("hold_ref", s(paid_hold.as_str()))
                 .set("benefits", benefits_attribute(&member.benefits))
                 .set(
                     "confirmed_at",
@@ -582,51 +445,152 @@ impl SalesStore {
                 )
                 .set_opt("company_name", member.company_name.as_deref().map(s))
                 .remove("expires_at");
-            held_by_ref(self.table_name(), pk, sk, expr, hold_ref, None)
+            expr
         };
-        Ok([
-            confirm(keys::FOUNDING_PK, &keys::spot_sk(member.spot))?,
-            confirm(&keys::founder(&member.email), keys::FOUNDER_SK)?,
-        ])
+        write.push(
+            Part::Spot,
+            self.held_update(
+                keys::FOUNDING_PK,
+                &keys::spot_sk(spot),
+                membership(),
+                spot_hold,
+                None,
+            )?,
+        );
+        let founder_pk = keys::founder(email);
+        let founder_part = match founder {
+            FounderIs::HeldBy(hold) => {
+                self.held_update(&founder_pk, keys::FOUNDER_SK, membership(), hold, None)?
+            }
+            FounderIs::Free => {
+                let (expression, mut names, mut values) = membership().build();
+                names.insert("#state".into(), "state".into());
+                values.insert(":free".into(), s(STATE_FREE));
+                update_item(
+                    self.table_name(),
+                    &founder_pk,
+                    keys::FOUNDER_SK,
+                    expression,
+                    "attribute_not_exists(pk) OR #state = :free".to_owned(),
+                    names,
+                    values,
+                )?
+            }
+        };
+        write.push(Part::Founder, founder_part);
+        if let Some((other, hold)) = release {
+            let mut expr = UpdateExpr::default();
+            expr.set("state", s(STATE_FREE)).remove("expires_at");
+            write.push(
+                Part::OtherSpot,
+                self.held_update(keys::FOUNDING_PK, &keys::spot_sk(*other), expr, hold, None)?,
+            );
+        }
+        Ok(Some(member))
     }
 
-    /// Frees a spot held by `hold_ref` (a checkout that expired or failed). Any other hold, or
-    /// a membership, is left alone. With `lapsed_by`, only a hold that expires no later than
-    /// that is released: an expired Checkout Session does not free a hold that a newer
-    /// checkout of the same person extended.
+    /// Frees a spot held by `hold_ref` (a checkout that expired, or that Stripe refused). Any
+    /// other hold, or a membership, is left alone. With `lapsed_by`, only a hold that expires
+    /// no later than that is released: an expired Checkout Session does not free a hold that a
+    /// newer checkout of the same person extended. With `delivery`, the webhook delivery is
+    /// recorded in the same write (and recognised when it was recorded before).
     pub async fn release_founding_hold(
         &self,
         email: &EmailAddress,
         spot: SpotNumber,
         hold_ref: &HoldRef,
         lapsed_by: Option<OffsetDateTime>,
-    ) -> Result<ReleaseOutcome, StoreError> {
-        let release = |pk: &str, sk: &str| -> Result<TransactWriteItem, StoreError> {
-            let mut expr = UpdateExpr::default();
-            expr.set("state", s(STATE_FREE)).remove("expires_at");
-            held_by_ref(self.table_name(), pk, sk, expr, hold_ref, lapsed_by)
-        };
-        for attempt in 0..MAX_ATTEMPTS {
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(release(keys::FOUNDING_PK, &keys::spot_sk(spot))?)
-                .transact_items(release(&keys::founder(email), keys::FOUNDER_SK)?)
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(ReleaseOutcome::Released),
-                Err(err) => match cancellation_codes(&err) {
-                    Some(codes) if codes.iter().any(|c| c == CONDITION_FAILED) => {
-                        return Ok(ReleaseOutcome::NotHeld)
-                    }
-                    Some(_) => backoff(attempt).await,
-                    None => return Err(StoreError::from_sdk(err)),
-                },
+        delivery: Option<&DeliveryKey>,
+        now: OffsetDateTime,
+    ) -> Result<Once<ReleaseOutcome>, StoreError> {
+        let mut with_founder = true;
+        let mut attempts = Attempts::new("release_founding_hold");
+        loop {
+            attempts.next().await?;
+            let mut write = Write::new();
+            for (part, pk, sk) in hold_keys(spot, email) {
+                if part == Part::Founder && !with_founder {
+                    continue;
+                }
+                let mut expr = UpdateExpr::default();
+                expr.set("state", s(STATE_FREE)).remove("expires_at");
+                write.push(part, self.held_update(&pk, &sk, expr, hold_ref, lapsed_by)?);
+            }
+            if let Some(delivery) = delivery {
+                self.delivery_part(&mut write, delivery, now)?;
+            }
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => return Ok(Once::Applied(ReleaseOutcome::Released)),
+                Outcome::Duplicate => return Ok(Once::Duplicate),
+                Outcome::InProgress => return Ok(Once::InProgress),
+                // The e-mail holds something else now (it checked out again after this hold
+                // lapsed): the spot alone is still this hold's to give back.
+                Outcome::Failed(failed)
+                    if with_founder && failed.has(Part::Founder) && !failed.has(Part::Spot) =>
+                {
+                    with_founder = false;
+                }
+                Outcome::Failed(_) => {
+                    return Ok(match delivery {
+                        Some(delivery) => self
+                            .record_delivery(delivery, now)
+                            .await?
+                            .map(|()| ReleaseOutcome::NotHeld),
+                        None => Once::Applied(ReleaseOutcome::NotHeld),
+                    })
+                }
+                Outcome::Retry(_) => {}
             }
         }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
+
+    /// An update to a spot or founder item, on the condition that `hold_ref` holds it (and,
+    /// with `expiring_by`, that it expires no later than that).
+    fn held_update(
+        &self,
+        pk: &str,
+        sk: &str,
+        expr: UpdateExpr,
+        hold_ref: &HoldRef,
+        expiring_by: Option<OffsetDateTime>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (expression, mut names, mut values) = expr.build();
+        names.insert("#state".into(), "state".into());
+        names.insert("#ref".into(), "hold_ref".into());
+        values.insert(":held".into(), s(STATE_HELD));
+        values.insert(":ref".into(), s(hold_ref.as_str()));
+        let mut condition = "#state = :held AND #ref = :ref".to_owned();
+        if let Some(by) = expiring_by {
+            names.insert("#expires".into(), "expires_at".into());
+            values.insert(":by".into(), n(by.unix_timestamp()));
+            condition.push_str(" AND #expires <= :by");
+        }
+        update_item(
+            self.table_name(),
+            pk,
+            sk,
+            expression,
+            condition,
+            names,
+            values,
+        )
+    }
+}
+
+/// The two items of a hold: the spot, and the founder item of the e-mail.
+fn hold_keys(spot: SpotNumber, email: &EmailAddress) -> [(Part, String, String); 2] {
+    [
+        (
+            Part::Spot,
+            keys::FOUNDING_PK.to_owned(),
+            keys::spot_sk(spot),
+        ),
+        (
+            Part::Founder,
+            keys::founder(email),
+            keys::FOUNDER_SK.to_owned(),
+        ),
+    ]
 }
 
 /// Spot numbers free at `now`, stored or not.
@@ -641,26 +605,16 @@ fn free_spots(spots: &[(SpotNumber, SpotState)], now: OffsetDateTime) -> Vec<Spo
         .collect()
 }
 
-/// An update to a spot or founder item, on the condition that `hold_ref` holds it.
-fn held_by_ref(
+/// An UpdateItem-shaped part.
+fn update_item(
     table: &str,
     pk: &str,
     sk: &str,
-    expr: UpdateExpr,
-    hold_ref: &HoldRef,
-    expiring_by: Option<OffsetDateTime>,
+    expression: String,
+    condition: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
 ) -> Result<TransactWriteItem, StoreError> {
-    let (expression, mut names, mut values) = expr.build();
-    names.insert("#state".into(), "state".into());
-    names.insert("#ref".into(), "hold_ref".into());
-    values.insert(":held".into(), s(STATE_HELD));
-    values.insert(":ref".into(), s(hold_ref.as_str()));
-    let mut condition = "#state = :held AND #ref = :ref".to_owned();
-    if let Some(by) = expiring_by {
-        names.insert("#expires".into(), "expires_at".into());
-        values.insert(":by".into(), n(by.unix_timestamp()));
-        condition.push_str(" AND #expires <= :by");
-    }
     let update = Update::builder()
         .table_name(table)
         .key(PK, s(pk))

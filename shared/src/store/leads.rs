@@ -1,29 +1,33 @@
-//! Leads: found or created by e-mail, read by id.
+//! The lead item (`LEAD#<id>/LEAD`) and its e-mail item (`EMAIL#<email>/EMAIL`): how a lead is
+//! stored, created and changed, all in this one module. Leads are found or created by e-mail and
+//! read by id.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
-use super::codec::{get_n, n, opt_s, parse_opt_s, parse_s, s, Item};
-use super::pipeline::summary_update;
+use super::codec::{get_n, n, opt_s, parse_opt_s, parse_s, s, Item, UpdateExpr};
+use super::history::history_part;
+use super::summary::summary_part;
 use super::table::{keys, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK};
-use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
+use super::write::{Attempts, Outcome, Part, Write};
+use super::{SalesStore, StoreError};
 use crate::domain::time_format;
 use crate::domain::{
     summary_deltas, DealValue, EmailAddress, Lead, LeadBilling, LeadId, LeadRef, NewLead,
-    PipelineRecord, Probability,
+    PipelineRecord, Probability, UpdateOutcome,
 };
+
+/// More attributes to set (or, with `None`, remove) on a lead item in the same write.
+pub(crate) type LeadSets = [(&'static str, Option<AttributeValue>)];
 
 /// The version a lead is created at.
 pub(crate) const NEW_LEAD_VERSION: u64 = 1;
 
 /// The pipeline attributes of a lead item, and their index keys.
-pub(crate) fn pipeline_attributes(
+fn pipeline_attributes(
     id: &LeadId,
     record: &PipelineRecord,
-) -> Vec<(
-    &'static str,
-    Option<aws_sdk_dynamodb::types::AttributeValue>,
-)> {
+) -> Vec<(&'static str, Option<AttributeValue>)> {
     let due = keys::due_sort_key(record.next_action_date, id);
     vec![
         ("stage", Some(s(record.stage.as_str()))),
@@ -87,7 +91,7 @@ fn parse_s_number<T, E: std::fmt::Display>(
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, StoreError> {
     match item.get(name) {
-        Some(aws_sdk_dynamodb::types::AttributeValue::N(raw)) => {
+        Some(AttributeValue::N(raw)) => {
             parse(raw).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
         }
         _ => Err(StoreError::Corrupt(format!(
@@ -99,13 +103,15 @@ fn parse_s_number<T, E: std::fmt::Display>(
 impl SalesStore {
     /// Finds the lead with this e-mail, or creates it (a prospect) if there is none.
     /// Any number of callers racing on one e-mail all get the same lead: the e-mail item is
-    /// created in the same transaction as the lead, on the condition that it does not exist.
+    /// created in the same write as the lead, on the condition that it does not exist.
     pub async fn find_or_create_lead(
         &self,
         new: &NewLead,
         now: OffsetDateTime,
     ) -> Result<LeadRef, StoreError> {
-        for attempt in 0..MAX_ATTEMPTS {
+        let mut attempts = Attempts::new("find_or_create_lead");
+        loop {
+            attempts.next().await?;
             if let Some(id) = self.lead_id_by_email(&new.email).await? {
                 return Ok(LeadRef {
                     id,
@@ -114,44 +120,44 @@ impl SalesStore {
                 });
             }
             let id = LeadId::generate();
-            let mut request = self.client.transact_write_items();
-            for item in self.new_lead_items(new, &id, &PipelineRecord::new_prospect(), now, &[])? {
-                request = request.transact_items(item);
-            }
-            let result = request.send().await;
-            match result {
-                Ok(_) => {
+            let mut write = Write::new();
+            self.new_lead_parts(
+                &mut write,
+                new,
+                &id,
+                &PipelineRecord::new_prospect(),
+                now,
+                &[],
+            )?;
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => {
                     return Ok(LeadRef {
                         id,
                         email: new.email.clone(),
                         created: true,
                     })
                 }
-                Err(err) => match cancellation_codes(&err) {
-                    // Someone created this e-mail's lead first: read theirs on the next turn.
-                    Some(codes) if codes.first().map(String::as_str) == Some(CONDITION_FAILED) => {}
-                    Some(_) => backoff(attempt).await,
-                    None => return Err(StoreError::from_sdk(err)),
-                },
+                // Someone created this e-mail's lead first: the next attempt reads theirs.
+                Outcome::Failed(_) | Outcome::Retry(_) => {}
+                Outcome::Duplicate | Outcome::InProgress => {
+                    return Err(StoreError::Rejected("a lead write has no delivery".into()))
+                }
             }
         }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
-    /// The writes that create a lead with its deal at `record`: the e-mail item first (on the
-    /// condition that the e-mail has no lead yet, so that a cancellation's first reason says
-    /// so), the lead item (version 1) with `extra_sets`, and the lead's share of the summary.
-    pub(crate) fn new_lead_items(
+    /// Adds the parts that create a lead with its deal at `record`: the e-mail item (on the
+    /// condition that the e-mail has no lead yet), the lead item (version 1) with `extra_sets`,
+    /// and the lead's share of the summary.
+    pub(crate) fn new_lead_parts(
         &self,
+        write: &mut Write,
         new: &NewLead,
         id: &LeadId,
         record: &PipelineRecord,
         now: OffsetDateTime,
-        extra_sets: &[(
-            &'static str,
-            Option<aws_sdk_dynamodb::types::AttributeValue>,
-        )],
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        extra_sets: &LeadSets,
+    ) -> Result<(), StoreError> {
         let rejected = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
         let email_item = Put::builder()
             .table_name(self.table_name())
@@ -187,12 +193,82 @@ impl SalesStore {
             }
         }
         let lead_item = lead_item.build().map_err(rejected)?;
-        let summary = summary_update(self.table_name(), &summary_deltas(None, record))?;
-        Ok(vec![
+        write.push(
+            Part::Email,
             TransactWriteItem::builder().put(email_item).build(),
+        );
+        write.push(
+            Part::Lead,
             TransactWriteItem::builder().put(lead_item).build(),
-            TransactWriteItem::builder().update(summary).build(),
-        ])
+        );
+        summary_part(write, self.table_name(), &summary_deltas(None, record))
+    }
+
+    /// Adds the parts that create a lead whose first deal change is `outcome` (decided for a
+    /// new prospect): the lead at `outcome.record`, and the history entry of its stage change.
+    pub(crate) fn new_lead_with_change(
+        &self,
+        write: &mut Write,
+        new: &NewLead,
+        id: &LeadId,
+        outcome: &UpdateOutcome,
+        now: OffsetDateTime,
+        extra_sets: &LeadSets,
+    ) -> Result<(), StoreError> {
+        self.new_lead_parts(write, new, id, &outcome.record, now, extra_sets)?;
+        if let Some(change) = &outcome.stage_change {
+            history_part(write, self.table_name(), id, NEW_LEAD_VERSION, change)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the parts of one change to a deal: the lead item at `lead.version + 1` (conditioned
+    /// on `lead.version`) with `extra_sets`, the history entry (if the stage changed) and the
+    /// summary (if the deal's share of it moved). Returns the new version.
+    pub(crate) fn lead_change_parts(
+        &self,
+        write: &mut Write,
+        lead: &Lead,
+        outcome: &UpdateOutcome,
+        now: OffsetDateTime,
+        extra_sets: &LeadSets,
+    ) -> Result<u64, StoreError> {
+        let next_version = lead.version + 1;
+        let mut expr = UpdateExpr::default();
+        for (name, value) in pipeline_attributes(&lead.id, &outcome.record) {
+            expr.set_opt(name, value);
+        }
+        for (name, value) in extra_sets {
+            expr.set_opt(name, value.clone());
+        }
+        expr.set("version", n(next_version));
+        expr.set("updated_at", s(time_format::to_sortable(now)));
+        let version_name = expr.name("version");
+        let version_value = expr.value(n(lead.version));
+        let (expression, names, values) = expr.build();
+        let lead_update = Update::builder()
+            .table_name(self.table_name())
+            .key(PK, s(keys::lead(&lead.id)))
+            .key(SK, s(keys::LEAD_SK))
+            .update_expression(expression)
+            .condition_expression(format!("{version_name} = {version_value}"))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        write.push(
+            Part::Lead,
+            TransactWriteItem::builder().update(lead_update).build(),
+        );
+        if let Some(change) = &outcome.stage_change {
+            history_part(write, self.table_name(), &lead.id, next_version, change)?;
+        }
+        summary_part(
+            write,
+            self.table_name(),
+            &summary_deltas(Some(&lead.pipeline), &outcome.record),
+        )?;
+        Ok(next_version)
     }
 
     /// The id of the lead with this e-mail, if there is one (strongly consistent).

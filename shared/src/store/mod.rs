@@ -2,9 +2,18 @@
 //!
 //! Every invariant (one lead per e-mail, 20 spots, one spot per e-mail, one winner per webhook
 //! delivery, summary in step with the deals) is enforced by a condition expression or a
-//! transaction in DynamoDB, never by reading first and trusting the read. Where a lost race
-//! should simply be tried again, the store does so a bounded number of times
-//! ([`MAX_ATTEMPTS`]), then reports [`StoreError::Contention`].
+//! transaction in DynamoDB, never by reading first and trusting the read.
+//!
+//! Every write goes through one path (`write.rs`): a write is built from named parts (the lead,
+//! the e-mail, a spot, the delivery record, …), and what DynamoDB answered is decoded once into
+//! written / duplicate delivery / these parts failed / conflict, never by position. Operations
+//! that read, decide and write retry under one rule (`Attempts`): a bounded number of attempts
+//! ([`MAX_ATTEMPTS`]), a jittered pause after conflicts and throttles, a fresh read after a
+//! failed condition, and [`StoreError::NoProgress`] if the same write fails the same way twice.
+//!
+//! One module per stored thing: `leads` (the lead item), `history`, `summary`, `bookings`,
+//! `founding` (spots and founder items), `waitlist`, `billing` (Stripe's records), `ledger`
+//! (webhook deliveries); `pipeline` and `deals` are the operations and reads over them.
 //!
 //! The table design, with the access patterns it serves, is in [`table`].
 
@@ -13,17 +22,18 @@ mod bookings;
 mod codec;
 mod deals;
 mod founding;
+mod history;
 mod leads;
 mod ledger;
 mod pipeline;
+mod summary;
 pub mod table;
 mod waitlist;
+mod write;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
 pub use billing::{
     BillingState, CheckoutPayment, FoundingPayment, InvoiceRecord, PaymentRecorded, Recorded,
@@ -31,14 +41,12 @@ pub use billing::{
 };
 pub use bookings::{BookingOutcome, LeadBookings};
 pub use deals::{Cursor, DealFilter, DealPage, DealQuery, LeadDetail};
-pub use founding::{ConfirmOutcome, HoldOutcome, HoldRequest, ReleaseOutcome};
-pub use ledger::{Claim, ClaimToken, DeliveryKey, Once};
-pub use pipeline::{PipelineChange, PipelineSummary};
+pub use founding::{ConfirmOutcome, HoldOutcome, ReleaseOutcome};
+pub use ledger::{DeliveryKey, Once, LEDGER_RETENTION};
+pub use pipeline::PipelineChange;
+pub use summary::PipelineSummary;
 pub use waitlist::WaitlistEntry;
-
-/// How many times an operation that lost a race (a condition or transaction conflict) is tried
-/// in all before it gives up with [`StoreError::Contention`].
-pub const MAX_ATTEMPTS: u32 = 12;
+pub use write::MAX_ATTEMPTS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -61,10 +69,10 @@ pub enum StoreError {
     /// A list's cursor that this store did not hand out (or for another list).
     #[error("{0}")]
     InvalidCursor(String),
-    /// A webhook delivery's claim ran out and another invocation took it over before this one
-    /// could complete it; that one finishes the work (the provider's retry finds it done).
-    #[error("the delivery's claim was taken over by another invocation")]
-    ClaimLost,
+    /// An operation was about to send the same write again after it failed the same conditions
+    /// on the same items: it could never succeed, so this is a bug in that operation.
+    #[error("{0}: the same write failed the same conditions twice (nothing new was read)")]
+    NoProgress(&'static str),
     /// The writer named a version of the lead that is no longer current.
     #[error("the lead was changed by someone else (now at version {current})")]
     VersionConflict { current: u64 },
@@ -73,10 +81,7 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the same request may succeed later (DynamoDB down, throttled, or contended).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Unavailable(_) | StoreError::Contention(_) | StoreError::ClaimLost
-        )
+        matches!(self, StoreError::Unavailable(_) | StoreError::Contention(_))
     }
 
     pub(crate) fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
@@ -95,47 +100,6 @@ impl StoreError {
             StoreError::Unavailable(message)
         }
     }
-}
-
-/// Why a transaction was cancelled, item by item, in the order the items were sent.
-/// `None` when the error was not a cancellation.
-pub(crate) fn cancellation_codes<R>(
-    err: &SdkError<TransactWriteItemsError, R>,
-) -> Option<Vec<String>> {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
-            cancelled
-                .cancellation_reasons()
-                .iter()
-                .map(|reason| reason.code().unwrap_or("None").to_owned())
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// The item a cancelled transaction's `index`-th write found, when that write asked for it
-/// (`ReturnValuesOnConditionCheckFailure::AllOld`) and its condition failed.
-pub(crate) fn cancellation_item<R>(
-    err: &SdkError<TransactWriteItemsError, R>,
-    index: usize,
-) -> Option<&codec::Item> {
-    match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-            .cancellation_reasons()
-            .get(index)
-            .and_then(|reason| reason.item.as_ref()),
-        _ => None,
-    }
-}
-
-pub(crate) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
-
-/// A short, jittered pause before trying a contended write again.
-pub(crate) async fn backoff(attempt: u32) {
-    let base = 5u64 << attempt.min(5);
-    let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % base.max(1);
-    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
 }
 
 /// The sales store: one DynamoDB table. Cheap to clone; build one per process and share it.
@@ -206,10 +170,9 @@ impl SalesStore {
             })
             .collect();
         let mut items = Vec::new();
-        for attempt in 0..MAX_ATTEMPTS {
-            if pending.is_empty() {
-                return Ok(items);
-            }
+        let mut attempts = write::Attempts::new("batch_get");
+        while !pending.is_empty() {
+            attempts.next().await?;
             let wanted = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut pending)))
                 .consistent_read(true)
@@ -232,10 +195,10 @@ impl SalesStore {
                     .unwrap_or_default();
             }
             if !pending.is_empty() {
-                backoff(attempt).await;
+                attempts.pause_next();
             }
         }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
+        Ok(items)
     }
 
     /// Every item of partition `pk` whose sort key starts with `prefix`, in sort-key order,

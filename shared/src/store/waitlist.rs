@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 
 use super::codec::{get_n, n, opt_s, parse_s, s, Item};
 use super::table::{keys, PK, SK};
-use super::{backoff, cancellation_codes, SalesStore, StoreError, CONDITION_FAILED, MAX_ATTEMPTS};
+use super::write::{Attempts, Outcome, Part, Write};
+use super::{SalesStore, StoreError};
 use crate::domain::time_format;
 use crate::domain::{EmailAddress, LeadId};
 
@@ -33,7 +34,10 @@ fn decode_entry(item: &Item) -> Result<WaitlistEntry, StoreError> {
 
 impl SalesStore {
     /// The e-mail's waitlist position, if it has joined.
-    pub async fn waitlist_position(&self, email: &EmailAddress) -> Result<Option<u64>, StoreError> {
+    pub(crate) async fn waitlist_position(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<Option<u64>, StoreError> {
         let found = self
             .get(keys::waitlisted(email), keys::WAITLISTED_SK)
             .await?;
@@ -55,7 +59,9 @@ impl SalesStore {
         lead_id: Option<&LeadId>,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        for attempt in 0..MAX_ATTEMPTS {
+        let mut attempts = Attempts::new("join_waitlist");
+        loop {
+            attempts.next().await?;
             if let Some(position) = self.waitlist_position(email).await? {
                 return Ok(position);
             }
@@ -93,32 +99,30 @@ impl SalesStore {
                 .item(SK, s(keys::WAITLISTED_SK));
             let rejected =
                 |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(e.to_string());
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .put(by_email.build().map_err(rejected)?)
-                        .build(),
-                )
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .put(entry.build().map_err(rejected)?)
-                        .build(),
-                )
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(position),
-                Err(err) => match cancellation_codes(&err) {
-                    // The same e-mail joined meanwhile: its position is read on the next turn.
-                    Some(codes) if codes.first().map(String::as_str) == Some(CONDITION_FAILED) => {}
-                    Some(_) => backoff(attempt).await,
-                    None => return Err(StoreError::from_sdk(err)),
-                },
+            let mut write = Write::new();
+            write.push(
+                Part::Waitlisted,
+                TransactWriteItem::builder()
+                    .put(by_email.build().map_err(rejected)?)
+                    .build(),
+            );
+            write.push(
+                Part::WaitlistEntry,
+                TransactWriteItem::builder()
+                    .put(entry.build().map_err(rejected)?)
+                    .build(),
+            );
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => return Ok(position),
+                // The same e-mail joined meanwhile: the next attempt reads its position.
+                Outcome::Failed(_) | Outcome::Retry(_) => {}
+                Outcome::Duplicate | Outcome::InProgress => {
+                    return Err(StoreError::Rejected(
+                        "a waitlist entry has no delivery".into(),
+                    ))
+                }
             }
         }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
     /// The waitlist in position order.

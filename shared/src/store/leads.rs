@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::codec::{get_n, n, opt_s, parse_opt_s, parse_s, s, Item, UpdateExpr};
 use super::history::history_part;
 use super::summary::summary_part;
-use super::table::{keys, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK};
+use super::table::{keys, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, GSI3_PK, PK, SK};
 use super::write::{Attempts, Outcome, Part, Write};
 use super::{SalesStore, StoreError};
 use crate::domain::time_format;
@@ -174,6 +174,7 @@ impl SalesStore {
             .item("entity", s("lead"))
             .item("lead_id", s(id.as_str()))
             .item("email", s(new.email.as_str()))
+            .item(GSI3_PK, s(keys::email(&new.email)))
             .item("source", s(new.source.as_str()))
             .item("created_at", s(time_format::to_sortable(now)))
             .item("updated_at", s(time_format::to_sortable(now)))

@@ -22,10 +22,15 @@
 //! | subscription state    | `CUSTOMER#<cus>`            | `SUBSCRIPTION#<sub>`  | replaced only by an event at least as new |
 //! | invoice / payment     | `CUSTOMER#<cus>`            | `INVOICE#<in>`        | replaced only by an event at least as new |
 //!
-//! Global secondary indexes (projection ALL), on lead items only:
+//! Global secondary indexes (projection ALL):
 //! - `by_stage`: `gsi1pk = STAGE#<stage>`, `gsi1sk = <next_action_date or ~>#<lead_id>`: the
-//!   deals in a stage, soonest next action first.
-//! - `by_assignee`: `gsi2pk = ASSIGNEE#<who>`, same sort key: a rep's deals.
+//!   deals in a stage, soonest next action first (lead items).
+//! - `by_assignee`: `gsi2pk = ASSIGNEE#<who>`, same sort key: a rep's deals (lead items).
+//! - `by_email`: `gsi3pk = EMAIL#<email>`, sort key `sk`: a lead item and its booking items by
+//!   the lead's e-mail, so that a booking webhook reads what it decides on in one Query. The
+//!   index is eventually consistent; the booking's write is conditioned on the lead's version,
+//!   and every write of a booking bumps that version, so a stale read fails the write and the
+//!   webhook reads again, consistently, on the base table.
 //!
 //! TTL attribute `purge_at` (Unix seconds), set on delivery-ledger records only. Nothing relies
 //! on TTL deletion: an expired hold is free by its `expires_at`, checked in conditions.
@@ -37,14 +42,16 @@
 //! | find or create a lead by e-mail         | GetItem `EMAIL#`; if absent, TransactWriteItems (e-mail, lead, summary) |
 //! | read a lead / its history               | GetItem `LEAD#…/LEAD`; Query `LEAD#…` `begins_with(sk, HISTORY#)` |
 //! | a lead with its bookings                | Query `LEAD#…` (history filtered out) |
-//! | record a booking event                  | TransactWriteItems: lead (condition on `version`), bookings, history, summary, ledger completion |
+//! | a lead with its bookings, by e-mail     | Query `by_email` (eventually consistent; then, if stale, GetItem `EMAIL#` + Query `LEAD#…`) |
+//! | record a booking event                  | TransactWriteItems: lead (condition on `version`, or a condition check when nothing changes), bookings, history, summary, delivery record |
 //! | change a deal                           | TransactWriteItems: lead (condition on `version`), history entry, summary |
 //! | pipeline summary by stage               | GetItem `PIPELINE/SUMMARY` (never a scan) |
 //! | deals in a stage / of a rep, by due date| Query `by_stage` / `by_assignee` |
 //! | founding figures, free spots, members   | Query `FOUNDING` (≤ 20 small items, one request) |
 //! | hold / confirm / release a spot         | TransactWriteItems: spot + founder-by-e-mail, conditions on state, expiry and `hold_ref` |
 //! | join the waitlist / list it             | GetItem `WAITLISTED#`; UpdateItem counter; TransactWriteItems entry + e-mail; Query `WAITLIST` |
-//! | claim / complete a webhook delivery     | UpdateItem with a condition (absent, or lease expired); UpdateItem owner-conditioned |
+//! | record a webhook delivery               | a part of the delivery's own write, conditioned on its absence; alone, UpdateItem with that condition |
+//! | subscription / invoice event            | TransactWriteItems: the record (condition: no newer event) + delivery record |
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -63,6 +70,8 @@ pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
 pub const GSI2_PK: &str = "gsi2pk";
 pub const GSI2_SK: &str = "gsi2sk";
+pub const GSI_BY_EMAIL: &str = "by_email";
+pub const GSI3_PK: &str = "gsi3pk";
 
 /// The table name used when `TABLE_NAME` is not set.
 pub const DEFAULT_TABLE_NAME: &str = "agency-sales";
@@ -91,7 +100,7 @@ pub fn definition() -> TableSpec {
     TableSpec {
         partition_key: PK,
         sort_key: SK,
-        string_attributes: vec![PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK],
+        string_attributes: vec![PK, SK, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, GSI3_PK],
         indexes: vec![
             IndexSpec {
                 name: GSI_BY_STAGE,
@@ -102,6 +111,11 @@ pub fn definition() -> TableSpec {
                 name: GSI_BY_ASSIGNEE,
                 partition_key: GSI2_PK,
                 sort_key: GSI2_SK,
+            },
+            IndexSpec {
+                name: GSI_BY_EMAIL,
+                partition_key: GSI3_PK,
+                sort_key: SK,
             },
         ],
         ttl_attribute: TTL_ATTRIBUTE,

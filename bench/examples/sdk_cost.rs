@@ -136,17 +136,17 @@ async fn main() {
     // Whole handlers, in process, on the same instant server (it answers `{}` to everything:
     // no item found, every write accepted): from the event JSON to the response.
     let store = sales::SalesStore::new(client.clone(), "t");
-    let clock = sales::clock::Clock::system;
-    let summary = sales::pipeline_api::PipelineApi::new(store.clone(), clock());
+    let clock = sales::lambda::clock::Clock::system;
+    let summary = sales::handlers::pipeline::PipelineApi::new(store.clone(), clock());
     let event = events::HttpRequest::new("GET", "/pipeline/summary")
         .iam("arn:aws:iam::123456789012:user/bench-sales-rep")
         .event();
     time_handler("pipeline summary (GetItem)", &event, |r| summary.handle(r)).await;
 
     let secret = "bench-cal-secret";
-    let cal = sales::bookings::BookingWebhook::cal(
+    let cal = sales::handlers::BookingWebhook::cal(
         store.clone(),
-        vec![sales::config::Secret::new(secret)],
+        vec![sales::lambda::config::Secret::new(secret)],
         clock(),
     );
     let body = fixture("cal/BOOKING_CREATED.json");
@@ -162,9 +162,9 @@ async fn main() {
     .await;
 
     let secret = "whsec_bench";
-    let stripe = sales::billing::StripeWebhook::new(
+    let stripe = sales::handlers::StripeWebhook::new(
         store.clone(),
-        vec![sales::config::Secret::new(secret)],
+        vec![sales::lambda::config::Secret::new(secret)],
         clock(),
     );
     let body = fixture("stripe/evt_invoice.paid.json");
@@ -196,7 +196,7 @@ fn fixture(path: &str) -> Vec<u8> {
 async fn time_handler<F, Fut>(name: &str, event: &[u8], handle: F)
 where
     F: Fn(lambda_http::Request) -> Fut,
-    Fut: std::future::Future<Output = sales::http::HttpResponse>,
+    Fut: std::future::Future<Output = sales::lambda::http::HttpResponse>,
 {
     let event = std::str::from_utf8(event).unwrap();
     let mut samples = Vec::new();

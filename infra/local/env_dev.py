@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes .env.dev, the local configuration of the functions under `cargo lambda watch`.
 
-The variable names are production's (shared/src/config.rs); secrets come from the environment
+The variable names are production's (shared/src/lambda/config.rs); secrets come from the environment
 locally, as the code reads them when SECRETS_ID is unset. Rules:
 
 - A variable set in the environment of `make dev` wins (e.g. `LANDING_URL=http://localhost:3000
@@ -75,7 +75,7 @@ def main():
     lines = [
         "# Written by `make dev` (infra/local/env_dev.py) on every run: edit the environment of",
         "# `make dev` instead (see infra/local/README.md). Secrets are local test values, kept across",
-        "# runs. Same names as production (shared/src/config.rs); SECRETS_ID is unset, so secrets are",
+        "# runs. Same names as production (shared/src/lambda/config.rs); SECRETS_ID is unset, so secrets are",
         "# read from here.",
         "",
         "# The local DynamoDB server (moto behind one lock, infra/local/dynamodb_server.py)",

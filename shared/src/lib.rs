@@ -1,20 +1,18 @@
 //! Agency OS sales infrastructure: the library every Lambda function stands on.
 //!
+//! - [`handlers`]: one module per function (`functions/<name>/` runs `handlers::<Name>`).
+//! - [`lambda`]: the Lambda glue: HTTP errors and responses, runtime wiring, configuration,
+//!   telemetry, the clock.
 //! - [`domain`]: leads, the pipeline, founding spots; pure and unit-tested.
 //! - [`store`]: the DynamoDB table and every operation on it.
+//! - [`providers`]: Stripe's API and events, Cal.com and Calendly payloads.
+//! - [`setup`]: `salesctl setup`.
 
-pub mod billing;
-pub mod bookings;
-pub mod clock;
-pub mod config;
-pub mod delivery;
 pub mod domain;
-pub mod http;
-pub mod pipeline_api;
+pub mod handlers;
+pub mod lambda;
 pub mod providers;
-pub mod runtime;
 pub mod setup;
 pub mod store;
-pub mod telemetry;
 
 pub use store::{SalesStore, StoreError};

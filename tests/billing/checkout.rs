@@ -2,8 +2,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::join_all;
-use sales::billing::{Clock, FoundingSpots};
-use sales::http::Cors;
+use sales::handlers::{Clock, FoundingSpots};
+use sales::lambda::http::Cors;
 use sales_tests::{apigw_request, TestTable};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -460,7 +460,7 @@ async fn a_stripe_error_releases_the_hold_and_answers_502_without_retrying_4xx()
 async fn founding_spots_answers_with_cors_and_caches_per_instance() {
     let table = TestTable::new().await;
     let cors = Cors::new(
-        Some(sales::config::Origin::parse("https://keiracom.com").unwrap()),
+        Some(sales::lambda::config::Origin::parse("https://keiracom.com").unwrap()),
         "GET, OPTIONS",
     );
     let spots = FoundingSpots::new(table.store.clone(), cors, Clock::fixed(now()));

@@ -6,9 +6,9 @@ mod webhook;
 
 use std::collections::HashMap;
 
-use sales::billing::{Clock, CreateCheckout, StripeWebhook};
-use sales::config::{Config, Secret};
 use sales::domain::signature::timestamped_header;
+use sales::handlers::{Clock, CreateCheckout, StripeWebhook};
+use sales::lambda::config::{Config, Secret};
 use sales::providers::stripe::StripeClient;
 use sales::SalesStore;
 use sales_tests::apigw_request;

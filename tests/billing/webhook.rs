@@ -1,6 +1,6 @@
 use futures::future::join_all;
-use sales::billing::CustomerPortal;
 use sales::domain::{EmailAddress, FoundingBenefits, PipelineStage};
+use sales::handlers::CustomerPortal;
 use sales_tests::{apigw_request, fixture, response_json, TestTable};
 use serde_json::{json, Value};
 use time::OffsetDateTime;

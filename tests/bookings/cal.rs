@@ -369,10 +369,10 @@ async fn dynamodb_out_of_reach_is_a_5xx_so_that_cal_com_retries() {
         sales_tests::dynamodb_client_at("http://127.0.0.1:9").await,
         table.name.clone(),
     );
-    let handler = sales::bookings::BookingWebhook::cal(
+    let handler = sales::handlers::BookingWebhook::cal(
         unreachable,
-        vec![sales::config::Secret::new(CAL_SECRET)],
-        sales::clock::Clock::fixed(crate::NOW),
+        vec![sales::lambda::config::Secret::new(CAL_SECRET)],
+        sales::lambda::clock::Clock::fixed(crate::NOW),
     );
     let body = fixture("cal/BOOKING_CREATED.body.json");
     let (status, result) = response_json(handler.handle(signed(&body)).await).await;

@@ -5,12 +5,12 @@
 mod cal;
 mod calendly;
 
-use sales::bookings::BookingWebhook;
-use sales::clock::Clock;
-use sales::config::Secret;
 use sales::domain::{
     Booking, EmailAddress, Lead, PipelineStage, PipelineUpdate, StageChange, StageMove,
 };
+use sales::handlers::BookingWebhook;
+use sales::lambda::clock::Clock;
+use sales::lambda::config::Secret;
 use sales::SalesStore;
 use sales_tests::fixture;
 use serde_json::Value;

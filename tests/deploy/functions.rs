@@ -224,7 +224,7 @@ fn secrets_only_where_they_are_read() {
         .keys()
         .map(String::as_str)
         .collect();
-    for key in sales::config::SECRET_KEYS {
+    for key in sales::lambda::config::SECRET_KEYS {
         assert!(keys.contains(key), "the secret's placeholder lacks {key}");
     }
 
@@ -249,7 +249,7 @@ fn secrets_only_where_they_are_read() {
             has_secret_id, may_read,
             "{id} ({binary}): SECRETS_ID and secretsmanager:GetSecretValue go together"
         );
-        for key in sales::config::SECRET_KEYS {
+        for key in sales::lambda::config::SECRET_KEYS {
             assert!(
                 !env.contains_key(key),
                 "{id}: the secret {key} is not an environment variable"
@@ -269,7 +269,7 @@ fn business_alarms_watch_the_namespace_the_code_emits_to() {
             .into_iter()
             .filter(|(_, alarm)| {
                 alarm["Properties"].get("Namespace").and_then(Value::as_str)
-                    == Some(sales::telemetry::METRIC_NAMESPACE)
+                    == Some(sales::lambda::telemetry::METRIC_NAMESPACE)
             })
             .filter_map(|(_, alarm)| {
                 alarm["Properties"]
@@ -282,7 +282,7 @@ fn business_alarms_watch_the_namespace_the_code_emits_to() {
         assert!(
             watched.contains(metric),
             "no alarm on {}/{metric}",
-            sales::telemetry::METRIC_NAMESPACE
+            sales::lambda::telemetry::METRIC_NAMESPACE
         );
     }
 }

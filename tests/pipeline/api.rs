@@ -2,11 +2,11 @@
 
 use std::collections::HashSet;
 
-use sales::bookings::BookingWebhook;
-use sales::clock::Clock;
-use sales::config::Secret;
 use sales::domain::signature::sign_hex;
 use sales::domain::{Lead, PipelineStage};
+use sales::handlers::BookingWebhook;
+use sales::lambda::clock::Clock;
+use sales::lambda::config::Secret;
 use sales::store::PipelineSummary;
 use sales_tests::{apigw_request, fixture, iam_request, response_json, TestTable};
 use serde_json::{json, Value};

@@ -4,9 +4,9 @@
 mod api;
 mod cli;
 
-use sales::clock::Clock;
 use sales::domain::{EmailAddress, LeadSource, NewLead, PipelineStage, PipelineUpdate, StageMove};
-use sales::pipeline_api::PipelineApi;
+use sales::handlers::pipeline::PipelineApi;
+use sales::lambda::clock::Clock;
 use sales::SalesStore;
 use sales_tests::{iam_request, response_json};
 use serde_json::Value;

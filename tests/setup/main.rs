@@ -7,7 +7,7 @@ mod fakes;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::config::Credentials;
-use sales::config::Secret;
+use sales::lambda::config::Secret;
 use sales::providers::stripe::STRIPE_VERSION;
 use sales::providers::stripe_events::HANDLED_EVENT_TYPES;
 use sales::setup::{

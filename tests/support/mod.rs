@@ -190,7 +190,9 @@ pub fn fixture(path: &str) -> Vec<u8> {
 }
 
 /// A handler's response: status and JSON body (`Null` when empty).
-pub async fn response_json(response: sales::http::HttpResponse) -> (u16, serde_json::Value) {
+pub async fn response_json(
+    response: sales::lambda::http::HttpResponse,
+) -> (u16, serde_json::Value) {
     let status = response.status().as_u16();
     let body = response.body().as_ref();
     let value = if body.is_empty() {

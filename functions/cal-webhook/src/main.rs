@@ -1,13 +1,13 @@
 //! Cal.com's webhook (function URL): demo bookings created, cancelled and rescheduled.
 
 use lambda_http::{run, service_fn, Error, Request};
-use sales::bookings::BookingWebhook;
-use sales::clock::Clock;
-use sales::runtime::Deps;
+use sales::handlers::BookingWebhook;
+use sales::lambda::clock::Clock;
+use sales::lambda::runtime::Deps;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    sales::telemetry::init_logging();
+    sales::lambda::telemetry::init_logging();
     let deps = Deps::load().await?;
     let secrets = deps.cal_webhook_secrets()?;
     let handler = &BookingWebhook::cal(deps.store, secrets, Clock::system());

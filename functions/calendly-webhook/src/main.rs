@@ -1,13 +1,13 @@
 //! Calendly's webhook (function URL): invitees created and cancelled, reschedules as both.
 
 use lambda_http::{run, service_fn, Error, Request};
-use sales::bookings::BookingWebhook;
-use sales::clock::Clock;
-use sales::runtime::Deps;
+use sales::handlers::BookingWebhook;
+use sales::lambda::clock::Clock;
+use sales::lambda::runtime::Deps;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    sales::telemetry::init_logging();
+    sales::lambda::telemetry::init_logging();
     let deps = Deps::load().await?;
     let secrets = deps.calendly_signing_keys()?;
     let handler = &BookingWebhook::calendly(deps.store, secrets, Clock::system());

@@ -1,12 +1,12 @@
 //! `POST /billing/create-checkout`: holds a founding spot (or not) and starts Stripe Checkout.
 
 use lambda_http::{run, service_fn, Error, Request};
-use sales::billing::{Clock, CreateCheckout};
-use sales::runtime::Deps;
+use sales::handlers::{Clock, CreateCheckout};
+use sales::lambda::runtime::Deps;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    sales::telemetry::init_logging();
+    sales::lambda::telemetry::init_logging();
     let deps = Deps::load().await?;
     let stripe = deps.stripe()?;
     let handler = &CreateCheckout::new(deps.store, stripe, deps.config, Clock::system());

@@ -1,12 +1,12 @@
 //! `POST /billing/customer-portal`: the signed-in customer's Stripe billing portal.
 
 use lambda_http::{run, service_fn, Error, Request};
-use sales::billing::CustomerPortal;
-use sales::runtime::Deps;
+use sales::handlers::CustomerPortal;
+use sales::lambda::runtime::Deps;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    sales::telemetry::init_logging();
+    sales::lambda::telemetry::init_logging();
     let deps = Deps::load().await?;
     let stripe = deps.stripe()?;
     let handler = &CustomerPortal::new(deps.store, stripe, deps.config);

@@ -1,13 +1,13 @@
 //! `GET /billing/founding-spots`: how many of the 20 founding spots are left.
 
 use lambda_http::{run, service_fn, Error, Request};
-use sales::billing::{Clock, FoundingSpots};
-use sales::http::Cors;
-use sales::runtime::Deps;
+use sales::handlers::{Clock, FoundingSpots};
+use sales::lambda::http::Cors;
+use sales::lambda::runtime::Deps;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    sales::telemetry::init_logging();
+    sales::lambda::telemetry::init_logging();
     let deps = Deps::load().await?;
     let cors = Cors::new(deps.config.landing_origin.clone(), "GET, OPTIONS");
     let handler = &FoundingSpots::new(deps.store, cors, Clock::system());

@@ -2,13 +2,13 @@
 //! one deal in full, create and edit deals, founding members and the waitlist.
 
 use lambda_http::{run, service_fn, Error, Request};
-use sales::clock::Clock;
-use sales::pipeline_api::PipelineApi;
-use sales::runtime::Deps;
+use sales::handlers::pipeline::PipelineApi;
+use sales::lambda::clock::Clock;
+use sales::lambda::runtime::Deps;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    sales::telemetry::init_logging();
+    sales::lambda::telemetry::init_logging();
     let deps = Deps::load().await?;
     let handler = &PipelineApi::new(deps.store, Clock::system());
     run(service_fn(move |request: Request| async move {

@@ -1,12 +1,12 @@
 //! Stripe's webhook (function URL): payments, expiries, subscriptions, invoices.
 
 use lambda_http::{run, service_fn, Error, Request};
-use sales::billing::{Clock, StripeWebhook};
-use sales::runtime::Deps;
+use sales::handlers::{Clock, StripeWebhook};
+use sales::lambda::runtime::Deps;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    sales::telemetry::init_logging();
+    sales::lambda::telemetry::init_logging();
     let deps = Deps::load().await?;
     let secrets = deps.stripe_webhook_secrets()?;
     let handler = &StripeWebhook::new(deps.store, secrets, Clock::system());

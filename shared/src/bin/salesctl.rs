@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use sales::domain::{parse_deal_edit, Cause, EmailAddress, Lead, LeadId, LeadSource, NewLead};
-use sales::pipeline_api::deal_query;
+use sales::handlers::pipeline::deal_query;
 use sales::store::{table, LeadDetail};
 use sales::{SalesStore, StoreError};
 use serde_json::{json, Map, Value};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::Secret;
+use crate::lambda::config::Secret;
 
 /// The API version requests are made with (and webhook payloads are parsed for).
 pub const STRIPE_VERSION: &str = "2026-07-29.dahlia";

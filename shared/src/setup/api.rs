@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::Value;
 use url::Url;
 
-use crate::config::Secret;
+use crate::lambda::config::Secret;
 
 /// One request's timeout. Setup runs by hand, so it waits longer than the functions do.
 const TIMEOUT: Duration = Duration::from_secs(20);

@@ -17,7 +17,7 @@ use super::api::{generate_secret, same_url, Api, ApiError, Body};
 use super::report::{Outcome, Provider, SetupError, Step};
 use super::secret_store::SecretDoc;
 use super::{Cleanup, Progress, CAL_WEBHOOK_SECRET};
-use crate::config::Secret;
+use crate::lambda::config::Secret;
 
 pub const DEFAULT_API_BASE: &str = "https://api.cal.com";
 /// The triggers cal-webhook acts on.

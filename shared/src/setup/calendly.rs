@@ -19,7 +19,7 @@ use super::api::{generate_secret, same_url, Api, ApiError, Body};
 use super::report::{Outcome, Provider, SetupError, Step};
 use super::secret_store::SecretDoc;
 use super::{Cleanup, Progress, CALENDLY_WEBHOOK_SIGNING_KEY};
-use crate::config::Secret;
+use crate::lambda::config::Secret;
 
 pub const DEFAULT_API_BASE: &str = "https://api.calendly.com";
 /// The events calendly-webhook acts on.

@@ -38,9 +38,9 @@ pub use report::{Failure, Outcome, Provider, Report, SetupError, Step};
 pub use secret_store::{SecretDoc, SecretStore};
 pub use stripe::StripeSetup;
 
-use crate::config::Secret;
+use crate::lambda::config::Secret;
 
-/// The secret's keys that setup writes (the names `sales::config` reads).
+/// The secret's keys that setup writes (the names `sales::lambda::config` reads).
 pub const STRIPE_SECRET_KEY: &str = "STRIPE_SECRET_KEY";
 pub const STRIPE_WEBHOOK_SECRET: &str = "STRIPE_WEBHOOK_SECRET";
 pub const STRIPE_WEBHOOK_SECRET_PREVIOUS: &str = "STRIPE_WEBHOOK_SECRET_PREVIOUS";
@@ -336,7 +336,10 @@ pub fn config_from(
             ));
         }
         Some(StripeSetup {
-            api_base: base_of("STRIPE_API_BASE", crate::config::DEFAULT_STRIPE_API_BASE)?,
+            api_base: base_of(
+                "STRIPE_API_BASE",
+                crate::lambda::config::DEFAULT_STRIPE_API_BASE,
+            )?,
             secret_key: stripe_key,
             webhook_url: url_of("stripe-webhook-url", outputs::STRIPE_WEBHOOK_URL)?,
             standard_amount_cents,

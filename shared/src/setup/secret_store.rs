@@ -1,4 +1,4 @@
-//! The stack's Secrets Manager secret: one JSON object (`sales::config` reads the same key
+//! The stack's Secrets Manager secret: one JSON object (`sales::lambda::config` reads the same key
 //! names). Setup reads it once before planning and writes it once at the end, merged: every key
 //! it does not set is kept as it is, whatever its value.
 
@@ -6,7 +6,7 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use serde_json::{Map, Value};
 
 use super::report::{Provider, SetupError};
-use crate::config::Secret;
+use crate::lambda::config::Secret;
 
 /// The secret's JSON object, as read.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +24,7 @@ impl SecretDoc {
     }
 
     /// A key's value, when it is a non-empty string (empty values count as unset, as in
-    /// `sales::config`).
+    /// `sales::lambda::config`).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values
             .get(key)

@@ -27,8 +27,8 @@ use super::{
     STRIPE_FOUNDING_PRICE_ID, STRIPE_SECRET_KEY, STRIPE_STANDARD_PRICE_ID, STRIPE_WEBHOOK_SECRET,
     STRIPE_WEBHOOK_SECRET_PREVIOUS,
 };
-use crate::config::Secret;
 use crate::domain::FOUNDING_DISCOUNT_PERCENT;
+use crate::lambda::config::Secret;
 use crate::providers::stripe::STRIPE_VERSION;
 use crate::providers::stripe_events::HANDLED_EVENT_TYPES;
 

@@ -266,12 +266,12 @@ impl Attempts {
     }
 }
 
-/// A short, jittered pause before attempt `made + 1`: 2.5–5 ms after the first conflict, up to
-/// 80–160 ms.
+/// A short, jittered pause before attempt `made + 1`: between half and all of a base that
+/// doubles from 5 ms after the first conflict up to 160 ms.
 fn backoff(made: u32) -> Duration {
     let base = 5u64 << made.saturating_sub(1).min(5);
-    let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % base.max(1);
-    Duration::from_millis(base / 2 + jitter)
+    let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16) % (base / 2 + 1);
+    Duration::from_millis(base - base / 2 + jitter)
 }
 
 impl SalesStore {
@@ -658,7 +658,11 @@ mod tests {
             attempts.next().await,
             Err(StoreError::Contention(MAX_ATTEMPTS))
         ));
-        assert!(backoff(1) <= Duration::from_millis(5));
-        assert!(backoff(40) <= Duration::from_millis(160));
+        for _ in 0..1000 {
+            let first = backoff(1);
+            assert!((Duration::from_millis(3)..=Duration::from_millis(5)).contains(&first));
+            let last = backoff(40);
+            assert!((Duration::from_millis(80)..=Duration::from_millis(160)).contains(&last));
+        }
     }
 }

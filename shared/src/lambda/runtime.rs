@@ -1,7 +1,7 @@
 //! What every function builds once per cold start: AWS configuration, the configuration and
 //! secrets, the DynamoDB store, the Stripe client.
 
-use crate::config::{Config, ConfigError, Secret};
+use crate::lambda::config::{Config, ConfigError, Secret};
 use crate::providers::stripe::StripeClient;
 use crate::SalesStore;
 

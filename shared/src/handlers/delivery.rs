@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::http::ApiError;
+use crate::lambda::http::ApiError;
 use crate::store::{DeliveryKey, Once};
 
 /// The `effect` field of a webhook's 200 answer, and any more fields.

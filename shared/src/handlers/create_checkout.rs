@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use url::Url;
 
-use super::metadata::CheckoutMetadata;
-use super::Clock;
-use crate::config::Config;
+use super::checkout_metadata::CheckoutMetadata;
 use crate::domain::time_format;
 use crate::domain::{EmailAddress, HoldRef, HoldWindow, LeadSource, NewLead, PlanType, HOLD_GRACE};
-use crate::http::{json_body, json_response, ApiError, Cors, HttpResponse};
+use crate::lambda::clock::Clock;
+use crate::lambda::config::Config;
+use crate::lambda::http::{json_body, json_response, ApiError, Cors, HttpResponse};
 use crate::providers::stripe::{CheckoutRequest, StripeClient};
 use crate::store::HoldOutcome;
 use crate::SalesStore;

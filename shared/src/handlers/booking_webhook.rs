@@ -9,12 +9,12 @@ use lambda_http::Request;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::clock::Clock;
-use crate::config::Secret;
-use crate::delivery::answer_once;
 use crate::domain::signature::{verify_body_hex, verify_timestamped, CALENDLY_TOLERANCE_SECONDS};
 use crate::domain::{BookingNotice, BookingProvider, Cause, LeadSource, NewLead};
-use crate::http::{body_bytes, header, json_response, ApiError, HttpResponse};
+use crate::handlers::delivery::answer_once;
+use crate::lambda::clock::Clock;
+use crate::lambda::config::Secret;
+use crate::lambda::http::{body_bytes, header, json_response, ApiError, HttpResponse};
 use crate::providers::{cal, calendly, ParsedWebhook};
 use crate::store::{DeliveryKey, Once};
 use crate::SalesStore;

@@ -6,14 +6,15 @@ use lambda_http::Request;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::metadata::CheckoutMetadata;
-use crate::clock::Clock;
-use crate::config::Secret;
-use crate::delivery::{answer_once, effect};
+use super::checkout_metadata::CheckoutMetadata;
 use crate::domain::signature::{verify_timestamped, STRIPE_TOLERANCE_SECONDS};
 use crate::domain::time_format;
 use crate::domain::{Cause, EmailAddress, LeadId, LeadSource, NewLead, HOLD_GRACE};
-use crate::http::{body_bytes, header, json_response, ApiError, HttpResponse};
+use crate::handlers::delivery::{answer_once, effect};
+use crate::lambda::clock::Clock;
+use crate::lambda::config::Secret;
+use crate::lambda::http::{body_bytes, header, json_response, ApiError, HttpResponse};
+use crate::lambda::telemetry::emit_count_metric;
 use crate::providers::stripe_events::{
     CheckoutSessionObject, EventKind, InvoiceObject, StripeEvent,
 };
@@ -21,7 +22,6 @@ use crate::store::{
     CheckoutPayment, ConfirmOutcome, DeliveryKey, FoundingPayment, InvoiceRecord, Once, Recorded,
     ReleaseOutcome, StoreError, SubscriptionState,
 };
-use crate::telemetry::emit_count_metric;
 use crate::SalesStore;
 
 #[derive(Debug)]

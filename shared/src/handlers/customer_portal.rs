@@ -6,9 +6,9 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde_json::json;
 
-use crate::config::Config;
 use crate::domain::EmailAddress;
-use crate::http::{json_response, ApiError, HttpResponse};
+use crate::lambda::config::Config;
+use crate::lambda::http::{json_response, ApiError, HttpResponse};
 use crate::providers::stripe::StripeClient;
 use crate::SalesStore;
 

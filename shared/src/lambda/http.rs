@@ -6,7 +6,7 @@ use lambda_http::{Body, Request};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::Origin;
+use crate::lambda::config::Origin;
 use crate::store::StoreError;
 
 pub type HttpResponse = Response<Body>;

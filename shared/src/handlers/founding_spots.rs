@@ -7,9 +7,9 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::Request;
 use serde::Serialize;
 
-use super::Clock;
 use crate::domain::{FoundingTally, FOUNDING_DISCOUNT_PERCENT};
-use crate::http::{json_response, ApiError, Cors, HttpResponse};
+use crate::lambda::clock::Clock;
+use crate::lambda::http::{json_response, ApiError, Cors, HttpResponse};
 use crate::SalesStore;
 
 /// How long one instance reuses a count, and how long browsers and CDNs may cache it.

@@ -18,12 +18,12 @@ use lambda_http::{Request, RequestExt};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::clock::Clock;
 use crate::domain::{
     parse_date_or_time, parse_deal_edit, Cause, EmailAddress, FieldError, LeadId, LeadSource,
     NewLead, PipelineStage,
 };
-use crate::http::{json_body, json_response, ApiError, HttpResponse};
+use crate::lambda::clock::Clock;
+use crate::lambda::http::{json_body, json_response, ApiError, HttpResponse};
 use crate::store::{Cursor, DealFilter, DealQuery};
 use crate::SalesStore;
 

@@ -238,6 +238,29 @@ pub fn invoice_paid(tag: &str, customer: &str) -> Result<Vec<u8>, String> {
     serde_json::to_vec(&event).map_err(|e| e.to_string())
 }
 
+/// A Stripe fixture event (`evt_<kind>.json`) with a fresh id, for `customer`.
+pub fn stripe_event(kind: &str, tag: &str, customer: &str) -> Result<Vec<u8>, String> {
+    let mut event = fixture(&format!("stripe/evt_{kind}.json"))?;
+    event["id"] = json!(format!("evt_bench_{tag}"));
+    event["created"] = json!(unix_now());
+    event["data"]["object"]["customer"] = json!(customer);
+    serde_json::to_vec(&event).map_err(|e| e.to_string())
+}
+
+/// An event type the webhook does not handle (it answers 200 and ignores it).
+pub fn stripe_ignored(tag: &str) -> Result<Vec<u8>, String> {
+    let mut event = fixture("stripe/evt_invoice.paid.json")?;
+    event["id"] = json!(format!("evt_bench_{tag}"));
+    event["type"] = json!("customer.created");
+    serde_json::to_vec(&event).map_err(|e| e.to_string())
+}
+
+/// Cal.com's `BOOKING_REQUESTED` (a trigger the webhook ignores).
+pub fn cal_booking_requested() -> Result<Vec<u8>, String> {
+    let body = fixture("cal/BOOKING_REQUESTED.body.json")?;
+    serde_json::to_vec(&body).map_err(|e| e.to_string())
+}
+
 /// Cal.com's `BOOKING_CREATED` fixture for another booking uid and attendee.
 pub fn cal_booking_created(uid: &str, email: &str) -> Result<Vec<u8>, String> {
     let mut body = fixture("cal/BOOKING_CREATED.body.json")?;

@@ -975,7 +975,9 @@ async fn paths_stripe_webhook(
         .unwrap_or("cus_unknown")
         .to_owned();
     let secret = &infra.secrets.stripe_webhook;
-    let target = Some(PathTarget::Dynamo(3));
+    // Every delivery is one write with its ledger record: ≤ 2 requests, duplicates too.
+    let target = Some(PathTarget::Dynamo(2));
+    let none = Some(PathTarget::Dynamo(0));
     let mut p = Paths::start(infra, "stripe-webhook", table, out).await?;
     p.step(
         "checkout.session.completed, standard",
@@ -998,7 +1000,8 @@ async fn paths_stripe_webhook(
         target,
     )
     .await?;
-    let invoice = events::invoice_paid(&format!("{}_paths", infra.run), &customer)?;
+    let tag = format!("{}_paths", infra.run);
+    let invoice = events::invoice_paid(&tag, &customer)?;
     p.step(
         "invoice.paid",
         events::stripe_delivery(&invoice, secret),
@@ -1006,18 +1009,56 @@ async fn paths_stripe_webhook(
         target,
     )
     .await?;
+    let failed = events::stripe_event(
+        "invoice.payment_failed",
+        &format!("{tag}_failed"),
+        &customer,
+    )?;
     p.step(
-        "duplicate delivery",
+        "invoice.payment_failed",
+        events::stripe_delivery(&failed, secret),
+        200,
+        target,
+    )
+    .await?;
+    let updated = events::stripe_event(
+        "customer.subscription.updated",
+        &format!("{tag}_sub"),
+        &customer,
+    )?;
+    p.step(
+        "customer.subscription.updated",
+        events::stripe_delivery(&updated, secret),
+        200,
+        target,
+    )
+    .await?;
+    p.step(
+        "duplicate delivery (paid checkout)",
         events::stripe_delivery(&standard, secret),
         200,
         target,
     )
     .await?;
     p.step(
+        "duplicate delivery (invoice)",
+        events::stripe_delivery(&invoice, secret),
+        200,
+        target,
+    )
+    .await?;
+    p.step(
+        "ignored event type",
+        events::stripe_delivery(&events::stripe_ignored(&format!("{tag}_ignored"))?, secret),
+        200,
+        none,
+    )
+    .await?;
+    p.step(
         "bad signature",
         events::stripe_delivery(&invoice, "whsec_wrong"),
         400,
-        target,
+        none,
     )
     .await?;
     Ok(())
@@ -1056,7 +1097,8 @@ async fn paths_cal(infra: &Infra, table: &str, out: &mut Vec<PathResult>) -> Res
         format!("bench{}c", infra.run),
     );
     let created = events::cal_booking_created(&a, &email)?;
-    let target = Some(PathTarget::Dynamo(3));
+    let target = Some(PathTarget::Dynamo(2));
+    let none = Some(PathTarget::Dynamo(0));
     let mut p = Paths::start(infra, "cal-webhook", table, out).await?;
     p.step(
         "BOOKING_CREATED, new lead",
@@ -1087,10 +1129,17 @@ async fn paths_cal(infra: &Infra, table: &str, out: &mut Vec<PathResult>) -> Res
     )
     .await?;
     p.step(
+        "ignored trigger (BOOKING_REQUESTED)",
+        events::cal_delivery(&events::cal_booking_requested()?, secret),
+        200,
+        none,
+    )
+    .await?;
+    p.step(
         "bad signature",
         events::cal_delivery(&created, "not-the-secret"),
         400,
-        target,
+        none,
     )
     .await?;
     Ok(())
@@ -1104,7 +1153,7 @@ async fn paths_calendly(
     let key = &infra.secrets.calendly;
     let email = infra.email("calendly");
     let created = events::calendly_invitee_created(&format!("{}-a", infra.run), &email)?;
-    let target = Some(PathTarget::Dynamo(3));
+    let target = Some(PathTarget::Dynamo(2));
     let mut p = Paths::start(infra, "calendly-webhook", table, out).await?;
     p.step(
         "invitee.created, new lead",
@@ -1126,6 +1175,13 @@ async fn paths_calendly(
         events::calendly_delivery(&created, key),
         200,
         target,
+    )
+    .await?;
+    p.step(
+        "bad signature",
+        events::calendly_delivery(&created, "not-the-key"),
+        400,
+        Some(PathTarget::Dynamo(0)),
     )
     .await?;
     Ok(())

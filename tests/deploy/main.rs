@@ -5,9 +5,10 @@
 //! - [`table`]: the table (keys, attribute types, indexes, TTL, billing mode) is exactly
 //!   `sales::store::table::definition()`, and is kept (retained, recoverable).
 //! - [`functions`]: one function per binary under `functions/`, built by cargo-lambda from the
-//!   workspace; secrets only where they are read; webhook timeouts below the delivery claim's
-//!   lease; alarms on the metrics the code emits.
+//!   workspace; secrets only where they are read; alarms on the metrics the code emits.
+//! - [`layout`]: the store's modules import each other without a cycle.
 
 mod functions;
+mod layout;
 mod table;
 mod template;

@@ -8,14 +8,16 @@
 //!
 //! Records in state `processing` were written by the claim-first ledger of the first release;
 //! one whose lease has not run out still reads as "being processed now".
+//!
+//! This module is the record's codec, below the write path (`write.rs` adds the record to a
+//! write and decodes a failed one with [`outcome_of`]).
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use time::{Duration, OffsetDateTime};
 
-use super::codec::{n, s, UpdateExpr};
+use super::codec::{get_s, n, s, Item, UpdateExpr};
 use super::table::{keys, PK, SK, TTL_ATTRIBUTE};
-use super::write::{Attempts, Outcome, Part, Write};
-use super::{SalesStore, StoreError};
+use super::StoreError;
 use crate::domain::time_format;
 
 /// How long a ledger record is kept before TTL may delete it.
@@ -59,67 +61,47 @@ impl<T> Once<T> {
 }
 
 const PROCESSING: &str = "processing";
-pub(crate) const DONE: &str = "done";
+const DONE: &str = "done";
 
-impl SalesStore {
-    /// The part that records a delivery as done, inside the write that is its whole effect:
-    /// the write fails if the delivery was recorded before (or is claimed by a live claim of
-    /// the first release's ledger).
-    pub(crate) fn delivery_part(
-        &self,
-        write: &mut Write,
-        key: &DeliveryKey,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let mut expr = UpdateExpr::default();
-        expr.set("state", s(DONE))
-            .set("provider", s(key.provider.as_str()))
-            .set("completed_at", s(time_format::to_sortable(now)))
-            .set(TTL_ATTRIBUTE, n((now + LEDGER_RETENTION).unix_timestamp()))
-            .remove("lease_until")
-            .remove("owner")
-            .add("attempts", n(1));
-        let (expression, mut names, mut values) = expr.build();
-        names.insert("#state".into(), "state".into());
-        values.insert(":processing".into(), s(PROCESSING));
-        values.insert(":now".into(), n(now.unix_timestamp()));
-        let update = Update::builder()
-            .table_name(self.table_name())
-            .key(PK, s(keys::delivery(&key.provider, &key.id)))
-            .key(SK, s(keys::DELIVERY_SK))
-            .update_expression(expression)
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#state = :processing AND lease_until <= :now)",
-            )
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(|e| StoreError::Rejected(e.to_string()))?;
-        write.push(
-            Part::Delivery,
-            TransactWriteItem::builder().update(update).build(),
-        );
-        Ok(())
-    }
+/// The update that records a delivery as done, on the condition that it was never recorded
+/// (or that a first-release claim on it has lapsed).
+pub(crate) fn record_item(
+    table: &str,
+    key: &DeliveryKey,
+    now: OffsetDateTime,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut expr = UpdateExpr::default();
+    expr.set("state", s(DONE))
+        .set("provider", s(key.provider.as_str()))
+        .set("completed_at", s(time_format::to_sortable(now)))
+        .set(TTL_ATTRIBUTE, n((now + LEDGER_RETENTION).unix_timestamp()))
+        .remove("lease_until")
+        .remove("owner")
+        .add("attempts", n(1));
+    let (expression, mut names, mut values) = expr.build();
+    names.insert("#state".into(), "state".into());
+    values.insert(":processing".into(), s(PROCESSING));
+    values.insert(":now".into(), n(now.unix_timestamp()));
+    let update = Update::builder()
+        .table_name(table)
+        .key(PK, s(keys::delivery(&key.provider, &key.id)))
+        .key(SK, s(keys::DELIVERY_SK))
+        .update_expression(expression)
+        .condition_expression(
+            "attribute_not_exists(pk) OR (#state = :processing AND lease_until <= :now)",
+        )
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|e| StoreError::Rejected(e.to_string()))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
 
-    /// Records a delivery that changes nothing else: one UpdateItem.
-    pub async fn record_delivery(
-        &self,
-        key: &DeliveryKey,
-        now: OffsetDateTime,
-    ) -> Result<Once<()>, StoreError> {
-        let mut write = Write::new();
-        self.delivery_part(&mut write, key, now)?;
-        let mut attempts = Attempts::new("record_delivery");
-        loop {
-            attempts.next().await?;
-            match self.write(&mut attempts, &write).await? {
-                Outcome::Written => return Ok(Once::Applied(())),
-                Outcome::Duplicate => return Ok(Once::Duplicate),
-                // Its only condition is the record's, decoded as one of the two above.
-                Outcome::InProgress | Outcome::Failed(_) => return Ok(Once::InProgress),
-                Outcome::Retry(_) => {}
-            }
-        }
+/// What a record found by a failed delivery condition means: processed before, or (a live
+/// claim of the first release) being processed now.
+pub(crate) fn outcome_of(record: Option<&Item>) -> Result<Once<()>, StoreError> {
+    match record.map(|r| get_s(r, "state")).transpose()? {
+        Some(DONE) => Ok(Once::Duplicate),
+        _ => Ok(Once::InProgress),
     }
 }

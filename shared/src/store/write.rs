@@ -19,10 +19,12 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 
-use super::codec::{get_s, Item};
+use time::OffsetDateTime;
+
+use super::codec::Item;
+use super::ledger::{self, DeliveryKey, Once};
 use super::table::keys;
 use super::{SalesStore, StoreError};
-use crate::store::ledger::DONE;
 
 /// How many times an operation is tried in all before it gives up with
 /// [`StoreError::Contention`].
@@ -454,9 +456,45 @@ impl SalesStore {
                 }
             }
         };
-        match record.as_ref().map(|r| get_s(r, "state")).transpose()? {
-            Some(DONE) => Ok(Outcome::Duplicate),
-            _ => Ok(Outcome::InProgress),
+        Ok(match ledger::outcome_of(record.as_ref())? {
+            Once::Duplicate => Outcome::Duplicate,
+            _ => Outcome::InProgress,
+        })
+    }
+
+    /// Adds the part that records a webhook delivery as done, inside the write that is its whole
+    /// effect: the write fails if the delivery was recorded before.
+    pub(crate) fn delivery_part(
+        &self,
+        write: &mut Write,
+        key: &DeliveryKey,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        write.push(
+            Part::Delivery,
+            ledger::record_item(self.table_name(), key, now)?,
+        );
+        Ok(())
+    }
+
+    /// Records a delivery that changes nothing else: one UpdateItem.
+    pub async fn record_delivery(
+        &self,
+        key: &DeliveryKey,
+        now: OffsetDateTime,
+    ) -> Result<Once<()>, StoreError> {
+        let mut write = Write::new();
+        self.delivery_part(&mut write, key, now)?;
+        let mut attempts = Attempts::new("record_delivery");
+        loop {
+            attempts.next().await?;
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => return Ok(Once::Applied(())),
+                Outcome::Duplicate => return Ok(Once::Duplicate),
+                // Its only condition is the record's, decoded as one of the two above.
+                Outcome::InProgress | Outcome::Failed(_) => return Ok(Once::InProgress),
+                Outcome::Retry(_) => {}
+            }
         }
     }
 }

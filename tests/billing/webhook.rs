@@ -292,6 +292,27 @@ async fn a_paid_founding_checkout_makes_a_member_and_an_expired_one_frees_the_sp
         portal_form["return_url"],
         "https://app.keiracom.com/account"
     );
+    assert!(
+        !portal_form.contains_key("configuration"),
+        "no configuration set: the account's default"
+    );
+    // With the configuration `salesctl setup` made, every session names it.
+    let mut configured = config(&portal_stripe);
+    configured.stripe_portal_configuration_id = Some("bpc_agency_os".into());
+    let configured_portal =
+        CustomerPortal::new(store.clone(), stripe_client(&configured), configured);
+    assert_eq!(
+        configured_portal
+            .handle(as_user(Some("payer@example.com")))
+            .await
+            .status(),
+        200
+    );
+    let sent = form(&portal_stripe.received_requests().await.unwrap()[1]);
+    assert_eq!(
+        sent.get("configuration").map(String::as_str),
+        Some("bpc_agency_os")
+    );
     assert_eq!(
         portal.handle(as_user(None)).await.status(),
         401,

@@ -97,13 +97,20 @@ async fn salesctl_setup_reads_the_stack_outputs_and_is_idempotent() {
         );
     }
 
+    // The demo's booking link, ready for the widget.
+    assert!(
+        first.stdout.contains("data-cal-link=\"sam-sales/agency-os-demo\""),
+        "{}",
+        first.stdout
+    );
+
     // Again, for a script: every step reused, nothing set.
     let after_first = secret.raw().await;
     let again = salesctl_setup(&env, &[&args[..], &["--json"]].concat());
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     let report: Value = serde_json::from_str(&again.stdout).unwrap();
     let steps = report["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 6);
+    assert_eq!(steps.len(), 8);
     assert!(steps.iter().all(|s| s["outcome"] == "reused"), "{report}");
     assert_eq!(report["secret_keys_set"], json!([]));
     assert_eq!(secret.raw().await, after_first);

@@ -7,10 +7,17 @@
 //!   `unit_amount`, `recurring[interval]`, `lookup_key`, `transfer_lookup_key`, `nickname`,
 //!   `metadata`), `GET|POST /v1/products/{id}`, `POST /v1/products` (`id`, `name`),
 //!   `GET|POST /v1/webhook_endpoints` (`url`, `enabled_events[]`, `api_version`, `description`,
-//!   `metadata`; `secret` only in the creation answer), `POST|DELETE /v1/webhook_endpoints/{id}`.
+//!   `metadata`; `secret` only in the creation answer), `POST|DELETE /v1/webhook_endpoints/{id}`,
+//!   `GET|POST /v1/billing_portal/configurations` (`features[…]` required on create, each
+//!   feature's `[enabled]` with it; `business_profile[…]`, `default_return_url`, `name`,
+//!   `metadata`, `login_page[enabled]`), `POST /v1/billing_portal/configurations/{id}` (+ `active`).
 //! - Cal.com API v2: `GET|POST /v2/webhooks` (`active`, `subscriberUrl`, `triggers`, `secret`,
-//!   `payloadTemplate`), `PATCH|DELETE /v2/webhooks/{id}`, answers `{"status","data"}`.
-//! - Calendly API v2: `GET /users/me`, `GET /webhook_subscriptions?organization&scope&user`,
+//!   `payloadTemplate`), `PATCH|DELETE /v2/webhooks/{id}`, answers `{"status","data"}`;
+//!   `GET /v2/me`; `GET|POST /v2/event-types`, `PATCH /v2/event-types/{id}` with
+//!   `cal-api-version: 2024-06-14` (`title`, `slug`, `lengthInMinutes` required on create;
+//!   `locations` objects checked).
+//! - Calendly API v2: `GET /users/me`, `GET /event_types?user&count&page_token`,
+//!   `GET /webhook_subscriptions?organization&scope&user`,
 //!   `POST /webhook_subscriptions` (`url`, `events`, `organization`, `user`, `scope`,
 //!   `signing_key`), `DELETE /webhook_subscriptions/{uuid}` (204).
 
@@ -108,6 +115,8 @@ pub struct StripeState {
     pub endpoints: Vec<Value>,
     /// Endpoint id → signing secret (Stripe shows it once; the test keeps it to compare).
     pub endpoint_secrets: HashMap<String, String>,
+    /// Customer portal configurations, in creation order.
+    pub portal_configurations: Vec<Value>,
     counter: u32,
 }
 
@@ -151,6 +160,25 @@ impl StripeState {
             "metadata": {}, "livemode": false, "created": 1_795_600_000
         }));
         self.endpoint_secrets.insert(id.clone(), secret.to_owned());
+        id
+    }
+
+    /// A portal configuration setup made for `product`; `drifted`: someone switched plan
+    /// changes on in the Dashboard.
+    pub fn add_portal_configuration(&mut self, product: &str, drifted: bool) -> String {
+        let id = self.next("bpc");
+        self.portal_configurations.push(json!({
+            "id": id, "object": "billing_portal.configuration", "active": true,
+            "is_default": false, "livemode": false,
+            "metadata": {"managed_by": "salesctl setup", "product": product},
+            "features": {
+                "customer_update": {"enabled": false, "allowed_updates": []},
+                "invoice_history": {"enabled": true},
+                "payment_method_update": {"enabled": true},
+                "subscription_cancel": {"enabled": true, "mode": "at_period_end"},
+                "subscription_update": {"enabled": drifted, "default_allowed_updates": ["price"]}
+            }
+        }));
         id
     }
 
@@ -541,12 +569,204 @@ impl FakeStripe {
                 ResponseTemplate::new(200)
                     .set_body_json(json!({"id": id, "object": "webhook_endpoint", "deleted": true}))
             }
+            ("GET", ["v1", "billing_portal", "configurations"]) => {
+                if let Some(k) = unknown(
+                    &params,
+                    &[
+                        "active",
+                        "is_default",
+                        "limit",
+                        "starting_after",
+                        "ending_before",
+                    ],
+                    &[],
+                ) {
+                    return stripe_error(
+                        400,
+                        "parameter_unknown",
+                        Some(&k),
+                        &format!("Received unknown parameter: {k}"),
+                    );
+                }
+                let active = get("active").map(|a| a == "true");
+                let data: Vec<Value> = state
+                    .portal_configurations
+                    .iter()
+                    .filter(|c| active.is_none_or(|a| c["active"] == json!(a)))
+                    .cloned()
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "object": "list", "data": data, "has_more": false,
+                    "url": "/v1/billing_portal/configurations"
+                }))
+            }
+            ("POST", ["v1", "billing_portal", "configurations"]) => {
+                if let Some(bad) = portal_params(&params, true) {
+                    return bad;
+                }
+                let id = state.next("bpc");
+                let mut config = json!({
+                    "id": id, "object": "billing_portal.configuration", "active": true,
+                    "is_default": false, "livemode": false, "metadata": {},
+                    "features": {
+                        "customer_update": {"enabled": false, "allowed_updates": []},
+                        "invoice_history": {"enabled": false},
+                        "payment_method_update": {"enabled": false},
+                        "subscription_cancel": {"enabled": false, "mode": "at_period_end"},
+                        "subscription_update": {"enabled": false, "products": []}
+                    }
+                });
+                apply_portal_params(&mut config, &params);
+                state.portal_configurations.push(config.clone());
+                ResponseTemplate::new(200).set_body_json(config)
+            }
+            ("POST", ["v1", "billing_portal", "configurations", id]) => {
+                if let Some(bad) = portal_params(&params, false) {
+                    return bad;
+                }
+                match state
+                    .portal_configurations
+                    .iter_mut()
+                    .find(|c| c["id"] == *id)
+                {
+                    Some(config) => {
+                        apply_portal_params(config, &params);
+                        ResponseTemplate::new(200).set_body_json(config.clone())
+                    }
+                    None => stripe_error(
+                        404,
+                        "resource_missing",
+                        Some("configuration"),
+                        "No such configuration",
+                    ),
+                }
+            }
             _ => stripe_error(
                 404,
                 "unknown_route",
                 None,
                 &format!("Unrecognized request URL ({method}: {path})"),
             ),
+        }
+    }
+}
+
+/// The features of a portal configuration, as Stripe documents them (API 2026-07-29.dahlia).
+const PORTAL_FEATURES: [&str; 5] = [
+    "customer_update",
+    "invoice_history",
+    "payment_method_update",
+    "subscription_cancel",
+    "subscription_update",
+];
+
+/// Checks a create (`features` required) or update body; `None` when it is in order.
+fn portal_params(params: &[(String, String)], create: bool) -> Option<ResponseTemplate> {
+    let known = |k: &str| -> bool {
+        let top = [
+            "business_profile[headline]",
+            "business_profile[privacy_policy_url]",
+            "business_profile[terms_of_service_url]",
+            "default_return_url",
+            "name",
+            "login_page[enabled]",
+        ];
+        if top.contains(&k) || k.starts_with("metadata[") || (!create && k == "active") {
+            return true;
+        }
+        let Some(rest) = k.strip_prefix("features[") else {
+            return false;
+        };
+        let Some((feature, field)) = rest.split_once("][") else {
+            return false;
+        };
+        let field = field.trim_end_matches(']');
+        match feature {
+            "customer_update" => field == "enabled" || field.starts_with("allowed_updates]["),
+            "invoice_history" | "payment_method_update" => field == "enabled",
+            "subscription_cancel" => {
+                ["enabled", "mode", "proration_behavior"].contains(&field)
+                    || field.starts_with("cancellation_reason][")
+            }
+            "subscription_update" => {
+                ["enabled", "proration_behavior"].contains(&field)
+                    || field.starts_with("default_allowed_updates][")
+                    || field.starts_with("products][")
+            }
+            _ => false,
+        }
+    };
+    if let Some((k, _)) = params.iter().find(|(k, _)| !known(k)) {
+        return Some(stripe_error(
+            400,
+            "parameter_unknown",
+            Some(k),
+            &format!("Received unknown parameter: {k}"),
+        ));
+    }
+    if create && !params.iter().any(|(k, _)| k.starts_with("features[")) {
+        return Some(stripe_error(
+            400,
+            "parameter_missing",
+            Some("features"),
+            "Missing required param: features.",
+        ));
+    }
+    // On create a feature sent without its `enabled` is refused (required with its parent).
+    for feature in PORTAL_FEATURES {
+        let prefix = format!("features[{feature}][");
+        let sent = params.iter().any(|(k, _)| k.starts_with(&prefix));
+        let enabled = params
+            .iter()
+            .any(|(k, _)| *k == format!("features[{feature}][enabled]"));
+        if create && sent && !enabled {
+            let param = format!("features[{feature}][enabled]");
+            return Some(stripe_error(
+                400,
+                "parameter_missing",
+                Some(&param),
+                &format!("Missing required param: {param}."),
+            ));
+        }
+    }
+    if let Some((_, mode)) = params
+        .iter()
+        .find(|(k, _)| k == "features[subscription_cancel][mode]")
+    {
+        if !["at_period_end", "immediately"].contains(&mode.as_str()) {
+            return Some(stripe_error(
+                400,
+                "parameter_invalid_string",
+                Some("features[subscription_cancel][mode]"),
+                "Invalid features[subscription_cancel][mode]",
+            ));
+        }
+    }
+    None
+}
+
+/// Writes the features, `active` and metadata a portal request sets onto the object.
+fn apply_portal_params(config: &mut Value, params: &[(String, String)]) {
+    for (key, value) in params {
+        if let Some(rest) = key.strip_prefix("features[") {
+            if let Some((feature, field)) = rest.split_once("][") {
+                let field = field.trim_end_matches(']');
+                if ["enabled", "mode", "proration_behavior"].contains(&field) {
+                    let parsed = match value.as_str() {
+                        "true" => json!(true),
+                        "false" => json!(false),
+                        other => json!(other),
+                    };
+                    config["features"][feature][field] = parsed;
+                }
+            }
+        } else if let Some(name) = key
+            .strip_prefix("metadata[")
+            .and_then(|k| k.strip_suffix(']'))
+        {
+            config["metadata"][name] = json!(value);
+        } else if key == "active" {
+            config["active"] = json!(value == "true");
         }
     }
 }
@@ -616,10 +836,81 @@ pub const CAL_TRIGGERS: [&str; 12] = [
 pub struct CalState {
     /// As Cal.com answers them, `secret` included.
     pub webhooks: Vec<Value>,
+    /// The key owner's event types, as API v2 (2024-06-14) answers them.
+    pub event_types: Vec<Value>,
     counter: u64,
 }
 
+/// The Cal.com user the key belongs to.
+pub const CAL_USERNAME: &str = "sam-sales";
+/// The event types API version setup must ask for (another falls back to an older shape).
+pub const CAL_EVENT_TYPES_VERSION: &str = "2024-06-14";
+
+/// Checks an event type body against `CreateEventTypeInput_2024_06_14` (create: `title`, `slug`
+/// and `lengthInMinutes` required) or its update input (all optional).
+fn cal_event_type_body(
+    body: &[u8],
+    create: bool,
+) -> Result<Map<String, Value>, Box<ResponseTemplate>> {
+    let bad = |m: &str| Box::new(cal_error(400, "BadRequestException", m));
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
+        return Err(bad("body must be a JSON object"));
+    };
+    if create {
+        for required in ["title", "slug", "lengthInMinutes"] {
+            if !body.contains_key(required) {
+                return Err(bad(&format!("{required} must be provided")));
+            }
+        }
+    }
+    for key in ["title", "slug", "description"] {
+        if body.get(key).is_some_and(|v| !v.is_string()) {
+            return Err(bad(&format!("{key} must be a string")));
+        }
+    }
+    if body
+        .get("lengthInMinutes")
+        .is_some_and(|v| v.as_u64().is_none_or(|n| n < 1))
+    {
+        return Err(bad("lengthInMinutes must be an integer not less than 1"));
+    }
+    if let Some(locations) = body.get("locations") {
+        let ok = locations.as_array().is_some_and(|all| {
+            !all.is_empty()
+                && all.iter().all(|l| match l["type"].as_str() {
+                    Some("integration") => ["cal-video", "google-meet", "office365-video", "zoom"]
+                        .contains(&l["integration"].as_str().unwrap_or("")),
+                    Some("address") => l["address"].is_string() && l["public"].is_boolean(),
+                    Some("link") => {
+                        l["link"]
+                            .as_str()
+                            .is_some_and(|u| u.starts_with("https://"))
+                            && l["public"].is_boolean()
+                    }
+                    Some("phone") => l["phone"].is_string() && l["public"].is_boolean(),
+                    Some("attendeeAddress" | "attendeePhone" | "attendeeDefined") => true,
+                    _ => false,
+                })
+        });
+        if !ok {
+            return Err(bad("Validation failed for locations"));
+        }
+    }
+    Ok(body)
+}
+
 impl CalState {
+    /// An event type of the key's owner.
+    pub fn add_event_type(&mut self, slug: &str, title: &str, minutes: u64) -> u64 {
+        self.counter += 1;
+        self.event_types.push(json!({
+            "id": self.counter, "ownerId": 7, "slug": slug, "title": title,
+            "lengthInMinutes": minutes, "description": "", "hidden": false,
+            "locations": [{"type": "integration", "integration": "cal-video"}]
+        }));
+        self.counter
+    }
+
     pub fn add(&mut self, url: &str, triggers: &[&str], active: bool, secret: Option<&str>) -> u64 {
         self.counter += 1;
         self.webhooks.push(json!({
@@ -710,7 +1001,66 @@ impl Respond for FakeCal {
         let ok = |status: u16, data: Value| {
             ResponseTemplate::new(status).set_body_json(json!({"status": "success", "data": data}))
         };
+        let version_ok = request
+            .headers
+            .get("cal-api-version")
+            .and_then(|v| v.to_str().ok())
+            == Some(CAL_EVENT_TYPES_VERSION);
         match (request.method.as_str(), segments.as_slice()) {
+            ("GET", ["v2", "me"]) => ok(
+                200,
+                json!({"id": 7, "username": CAL_USERNAME, "email": "sam@agency.example",
+                       "name": "Sam Sales", "timeZone": "Australia/Sydney", "organizationId": null}),
+            ),
+            ("GET" | "POST" | "PATCH", ["v2", "event-types", ..]) if !version_ok => cal_error(
+                400,
+                "BadRequestException",
+                "this fake serves event types at cal-api-version 2024-06-14 only",
+            ),
+            ("GET", ["v2", "event-types"]) => ok(200, json!(state.event_types)),
+            ("POST", ["v2", "event-types"]) => {
+                let body = match cal_event_type_body(&request.body, true) {
+                    Ok(body) => body,
+                    Err(response) => return *response,
+                };
+                if state.event_types.iter().any(|e| e["slug"] == body["slug"]) {
+                    return cal_error(
+                        400,
+                        "BadRequestException",
+                        "User already has an event type with this slug.",
+                    );
+                }
+                state.counter += 1;
+                let mut event_type = json!({
+                    "id": state.counter, "ownerId": 7, "description": "", "hidden": false,
+                    "locations": [{"type": "integration", "integration": "cal-video"}],
+                    "users": [{"id": 7, "username": CAL_USERNAME}]
+                });
+                for (key, value) in body {
+                    event_type[key.as_str()] = value;
+                }
+                state.event_types.push(event_type.clone());
+                ok(201, event_type)
+            }
+            ("PATCH", ["v2", "event-types", id]) => {
+                let body = match cal_event_type_body(&request.body, false) {
+                    Ok(body) => body,
+                    Err(response) => return *response,
+                };
+                match state
+                    .event_types
+                    .iter_mut()
+                    .find(|e| e["id"].as_u64() == id.parse().ok())
+                {
+                    Some(event_type) => {
+                        for (key, value) in body {
+                            event_type[key.as_str()] = value;
+                        }
+                        ok(200, event_type.clone())
+                    }
+                    None => cal_error(404, "NotFoundException", "Event type not found"),
+                }
+            }
             ("GET", ["v2", "webhooks"]) => {
                 let params = query(request);
                 let number = |k: &str, default: usize| {
@@ -824,9 +1174,23 @@ pub struct CalendlyState {
     pub subscriptions: Vec<Value>,
     /// Subscription URI → signing key (write-only at Calendly; kept here to compare).
     pub signing_keys: HashMap<String, String>,
+    /// The user's event types (Calendly's API lists them; setup never creates one).
+    pub event_types: Vec<Value>,
 }
 
 impl CalendlyState {
+    /// An event type of the user, as Calendly lists it.
+    pub fn add_event_type(&mut self, name: &str, slug: &str, active: bool) -> String {
+        let scheduling_url = format!("https://calendly.com/sam/{slug}");
+        self.event_types.push(json!({
+            "uri": format!("https://api.calendly.com/event_types/ET{:04}", self.event_types.len() + 1),
+            "name": name, "active": active, "slug": slug, "scheduling_url": scheduling_url,
+            "duration": 30, "kind": "solo", "type": "StandardEventType",
+            "profile": {"name": "Sam Sales", "owner": CALENDLY_USER, "type": "User"}
+        }));
+        scheduling_url
+    }
+
     pub fn add(&mut self, url: &str, events: &[&str], state: &str, signing_key: &str) -> String {
         let uri = format!(
             "https://api.calendly.com/webhook_subscriptions/{}",
@@ -880,6 +1244,29 @@ impl Respond for FakeCalendly {
                 "scheduling_url": "https://calendly.com/sam", "timezone": "Australia/Sydney",
                 "current_organization": CALENDLY_ORG, "resource_type": "User"
             }})),
+            ("GET", ["event_types"]) => {
+                let params: HashMap<String, String> = query(request).into_iter().collect();
+                if let Some(k) = params.keys().find(|k| {
+                    !["user", "organization", "active", "count", "page_token", "sort"]
+                        .contains(&k.as_str())
+                }) {
+                    return calendly_error(400, "Invalid Argument", "The supplied parameters are invalid.", Some(k));
+                }
+                if params.get("user").map(String::as_str) != Some(CALENDLY_USER) {
+                    return calendly_error(400, "Invalid Argument", "The supplied parameters are invalid.", Some("user"));
+                }
+                if let Some(count) = params.get("count") {
+                    if !count.parse::<u32>().is_ok_and(|c| (1..=100).contains(&c)) {
+                        return calendly_error(400, "Invalid Argument", "The supplied parameters are invalid.", Some("count"));
+                    }
+                }
+                let collection = state.event_types.clone();
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "collection": collection,
+                    "pagination": {"count": collection.len(), "next_page": null, "previous_page": null,
+                                   "next_page_token": null, "previous_page_token": null}
+                }))
+            }
             ("GET", ["webhook_subscriptions"]) => {
                 let params: HashMap<String, String> = query(request).into_iter().collect();
                 if params.get("organization").map(String::as_str) != Some(CALENDLY_ORG) {

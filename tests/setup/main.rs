@@ -133,6 +133,9 @@ fn cal_setup(server: &MockServer, key: &str) -> CalSetup {
         api_base: url(&server.uri()),
         api_key: Secret::new(key),
         webhook_url: url(CAL_HOOK),
+        demo_slug: "agency-os-demo".into(),
+        demo_location: sales::setup::cal::location("cal-video").unwrap(),
+        booking_base: url("https://cal.com"),
     }
 }
 
@@ -270,9 +273,55 @@ async fn the_first_run_creates_everything_and_a_second_run_changes_nothing() {
             step(Provider::Stripe, "price standard", Outcome::Created),
             step(Provider::Stripe, "price founding", Outcome::Created),
             step(Provider::Stripe, "webhook endpoint", Outcome::Created),
+            step(Provider::Stripe, "portal configuration", Outcome::Created),
             step(Provider::Cal, "webhook", Outcome::Created),
+            step(Provider::Cal, "event type", Outcome::Created),
             step(Provider::Calendly, "webhook subscription", Outcome::Created),
         ],
+        "{report}"
+    );
+    // The portal: payment methods, invoices, cancel at period end, no plan switching.
+    let portal_id = {
+        let state = p.stripe_fake.state.lock().unwrap();
+        assert_eq!(state.portal_configurations.len(), 1);
+        let portal = &state.portal_configurations[0];
+        let features = &portal["features"];
+        assert_eq!(features["subscription_update"]["enabled"], false);
+        assert_eq!(features["customer_update"]["enabled"], false);
+        assert_eq!(features["payment_method_update"]["enabled"], true);
+        assert_eq!(features["invoice_history"]["enabled"], true);
+        assert_eq!(features["subscription_cancel"]["mode"], "at_period_end");
+        assert_eq!(portal["metadata"]["product"], "agency_os");
+        portal["id"].as_str().unwrap().to_owned()
+    };
+    // The demo event type: 30 minutes, on Cal Video, its link saved and printed.
+    {
+        let state = p.cal_fake.state.lock().unwrap();
+        assert_eq!(state.event_types.len(), 1);
+        let demo = &state.event_types[0];
+        assert_eq!(
+            (
+                demo["title"].as_str(),
+                demo["slug"].as_str(),
+                demo["lengthInMinutes"].as_u64()
+            ),
+            (Some("Agency OS Demo"), Some("agency-os-demo"), Some(30))
+        );
+        assert_eq!(
+            demo["locations"],
+            json!([{"type": "integration", "integration": "cal-video"}])
+        );
+    }
+    let demo_link = format!("https://cal.com/{}/agency-os-demo", fakes::CAL_USERNAME);
+    assert!(report.to_string().contains(&demo_link), "{report}");
+    // Calendly has no "Agency OS Demo": the report says what to create, plainly.
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("no event type named \"Agency OS Demo\"")
+                && w.contains("One-on-One")
+                && w.contains("30 minutes")),
         "{report}"
     );
 
@@ -375,13 +424,17 @@ async fn the_first_run_creates_everything_and_a_second_run_changes_nothing() {
     assert_eq!(stored["STRIPE_WEBHOOK_SECRET_PREVIOUS"], "");
     assert_eq!(stored["SOMEONE_ELSES_KEY"], "keep me");
     assert_eq!(stored["NESTED"], json!({"not": ["a", "string"]}));
+    assert_eq!(stored["STRIPE_PORTAL_CONFIGURATION_ID"], json!(portal_id));
+    assert_eq!(stored["CAL_BOOKING_URL"], json!(demo_link));
     assert!(report.secret_written);
     assert_eq!(
         sorted(&report.secret_keys_set),
         sorted([
             "CALENDLY_WEBHOOK_SIGNING_KEY",
+            "CAL_BOOKING_URL",
             "CAL_WEBHOOK_SECRET",
             "STRIPE_FOUNDING_PRICE_ID",
+            "STRIPE_PORTAL_CONFIGURATION_ID",
             "STRIPE_SECRET_KEY",
             "STRIPE_STANDARD_PRICE_ID",
             "STRIPE_WEBHOOK_SECRET",
@@ -401,7 +454,7 @@ async fn the_first_run_creates_everything_and_a_second_run_changes_nothing() {
         again.steps.iter().all(|s| s.outcome == Outcome::Reused),
         "{again}"
     );
-    assert_eq!(again.steps.len(), 6);
+    assert_eq!(again.steps.len(), 8);
     assert!(!again.changed_anything());
     assert!(!again.secret_written);
     assert!(again.secret_keys_set.is_empty());
@@ -428,13 +481,15 @@ async fn a_dry_run_shows_the_plan_and_changes_nothing() {
     let report = run_ok(run(&p.all(&secret, true), &secret.client).await);
     assert!(report.dry_run);
     assert!(report.steps.iter().all(|s| s.outcome == Outcome::Created));
-    assert_eq!(report.steps.len(), 6);
+    assert_eq!(report.steps.len(), 8);
     assert_eq!(
         sorted(&report.secret_keys_set),
         sorted([
             "CALENDLY_WEBHOOK_SIGNING_KEY",
+            "CAL_BOOKING_URL",
             "CAL_WEBHOOK_SECRET",
             "STRIPE_FOUNDING_PRICE_ID",
+            "STRIPE_PORTAL_CONFIGURATION_ID",
             "STRIPE_SECRET_KEY",
             "STRIPE_STANDARD_PRICE_ID",
             "STRIPE_WEBHOOK_SECRET",
@@ -476,6 +531,7 @@ async fn a_product_left_without_prices_gets_its_prices() {
             step(Provider::Stripe, "price standard", Outcome::Created),
             step(Provider::Stripe, "price founding", Outcome::Created),
             step(Provider::Stripe, "webhook endpoint", Outcome::Created),
+            step(Provider::Stripe, "portal configuration", Outcome::Created),
             step(Provider::Cal, "everything", Outcome::Skipped),
             step(Provider::Calendly, "everything", Outcome::Skipped),
         ]
@@ -524,12 +580,17 @@ async fn a_run_that_did_stripe_but_not_cal_is_completed() {
             step(Provider::Stripe, "price standard", Outcome::Reused),
             step(Provider::Stripe, "price founding", Outcome::Reused),
             step(Provider::Stripe, "webhook endpoint", Outcome::Reused),
+            step(Provider::Stripe, "portal configuration", Outcome::Reused),
             step(Provider::Cal, "webhook", Outcome::Created),
+            step(Provider::Cal, "event type", Outcome::Created),
             step(Provider::Calendly, "everything", Outcome::Skipped),
         ]
     );
     assert_eq!(writes(&p.stripe).await.len(), stripe_writes);
-    assert_eq!(report.secret_keys_set, vec!["CAL_WEBHOOK_SECRET"]);
+    assert_eq!(
+        report.secret_keys_set,
+        vec!["CAL_WEBHOOK_SECRET", "CAL_BOOKING_URL"]
+    );
     let stored = secret.json().await;
     for key in [
         "STRIPE_STANDARD_PRICE_ID",
@@ -621,7 +682,10 @@ async fn a_failure_while_applying_deletes_what_the_run_created_and_a_rerun_compl
             step(Provider::Stripe, "price standard", Outcome::Reused),
             step(Provider::Stripe, "price founding", Outcome::Reused),
             step(Provider::Stripe, "webhook endpoint", Outcome::Created),
+            // Made by the failed run, which needs no secret to be kept: found and reused.
+            step(Provider::Stripe, "portal configuration", Outcome::Reused),
             step(Provider::Cal, "webhook", Outcome::Created),
+            step(Provider::Cal, "event type", Outcome::Reused),
             step(Provider::Calendly, "webhook subscription", Outcome::Created),
         ]
     );
@@ -760,6 +824,26 @@ async fn drift_is_repaired_with_the_secrets_the_stack_already_has() {
         state.endpoints[0]["status"] = json!("disabled");
         (standard, founding, endpoint)
     };
+    // The portal configuration setup made, with plan switching turned on in the Dashboard
+    // since; the demo event type stretched to 45 minutes; Calendly's demo event type in place.
+    let portal = p
+        .stripe_fake
+        .state
+        .lock()
+        .unwrap()
+        .add_portal_configuration("agency_os", true);
+    let demo =
+        p.cal_fake
+            .state
+            .lock()
+            .unwrap()
+            .add_event_type("agency-os-demo", "Agency OS Demo", 45);
+    let calendly_link = p.calendly_fake.state.lock().unwrap().add_event_type(
+        "Agency OS Demo",
+        "agency-os-demo",
+        true,
+    );
+    let cal_link = format!("https://cal.com/{}/agency-os-demo", fakes::CAL_USERNAME);
     p.cal_fake.state.lock().unwrap().add(
         CAL_HOOK,
         &["BOOKING_CREATED", "MEETING_ENDED"],
@@ -780,6 +864,9 @@ async fn drift_is_repaired_with_the_secrets_the_stack_already_has() {
         ("STRIPE_WEBHOOK_SECRET", "whsec_known"),
         ("CAL_WEBHOOK_SECRET", "cal-secret-known"),
         ("CALENDLY_WEBHOOK_SIGNING_KEY", "calendly-key-known"),
+        ("STRIPE_PORTAL_CONFIGURATION_ID", portal.as_str()),
+        ("CAL_BOOKING_URL", cal_link.as_str()),
+        ("CALENDLY_BOOKING_URL", calendly_link.as_str()),
     ] {
         initial[key] = json!(value);
     }
@@ -794,15 +881,42 @@ async fn drift_is_repaired_with_the_secrets_the_stack_already_has() {
             step(Provider::Stripe, "price standard", Outcome::Reused),
             step(Provider::Stripe, "price founding", Outcome::Reused),
             step(Provider::Stripe, "webhook endpoint", Outcome::Updated),
+            step(Provider::Stripe, "portal configuration", Outcome::Updated),
             step(Provider::Cal, "webhook", Outcome::Updated),
+            step(Provider::Cal, "event type", Outcome::Updated),
             step(
                 Provider::Calendly,
                 "webhook subscription",
                 Outcome::Replaced
             ),
+            step(Provider::Calendly, "event type", Outcome::Reused),
         ],
         "{report}"
     );
+    // The portal configuration repaired in place: plan switching off again, same id.
+    {
+        let state = p.stripe_fake.state.lock().unwrap();
+        assert_eq!(state.portal_configurations.len(), 1);
+        assert_eq!(state.portal_configurations[0]["id"], json!(portal));
+        assert_eq!(
+            state.portal_configurations[0]["features"]["subscription_update"]["enabled"],
+            false
+        );
+    }
+    assert!(
+        bodies(&p.stripe, "POST", "/v1/billing_portal/configurations")
+            .await
+            .is_empty(),
+        "not created again"
+    );
+    // The demo back to 30 minutes, in place.
+    {
+        let state = p.cal_fake.state.lock().unwrap();
+        assert_eq!(state.event_types.len(), 1);
+        assert_eq!(state.event_types[0]["id"], json!(demo));
+        assert_eq!(state.event_types[0]["lengthInMinutes"], 30);
+    }
+    assert!(report.to_string().contains(&calendly_link), "{report}");
     // Stripe: the endpoint changed in place (its secret stays valid).
     assert!(
         bodies(&p.stripe, "POST", "/v1/webhook_endpoints")

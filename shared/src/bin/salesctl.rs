@@ -31,9 +31,13 @@ founding:
 operator:
   create-table                     create the sales table (TABLE_NAME, default agency-sales)
   setup --outputs FILE | --secret-id ID --stripe-webhook-url U --cal-webhook-url U --calendly-webhook-url U
-        [--standard-amount-cents N] [--product-id ID] [--calendly-scope user|organization] [--dry-run]
-                                   make Stripe (prices, webhook), Cal.com and Calendly (webhooks) ready
-                                   and save the ids and signing secrets in the stack's secret;
+        [--standard-amount-cents N] [--product-id ID] [--calendly-scope user|organization]
+        [--cal-event-slug SLUG] [--cal-location cal-video|google-meet|zoom|https://…|phone:…|address:…]
+        [--cal-booking-base URL] [--dry-run]
+                                   make Stripe (prices, webhook, portal configuration), Cal.com
+                                   (webhook, the Agency OS Demo event type) and Calendly (webhook,
+                                   the demo's booking link) ready and save the ids, links and
+                                   signing secrets in the stack's secret;
                                    keys from STRIPE_SECRET_KEY, CAL_API_KEY, CALENDLY_TOKEN
 
 Every command takes --json for output a script can read. Stages: prospect, contacted,
@@ -500,6 +504,9 @@ async fn run(store: &SalesStore, command: &str, rest: Vec<String>) -> Result<(),
                     "standard-amount-cents",
                     "product-id",
                     "calendly-scope",
+                    "cal-event-slug",
+                    "cal-location",
+                    "cal-booking-base",
                 ],
             )?;
             args.at_most(0)?;

@@ -67,7 +67,12 @@ impl CustomerPortal {
         let key = format!("portal-{}", uuid::Uuid::new_v4());
         let session = self
             .stripe
-            .create_portal_session(&customer, return_url.as_str(), &key)
+            .create_portal_session(
+                &customer,
+                return_url.as_str(),
+                self.config.stripe_portal_configuration_id.as_deref(),
+                &key,
+            )
             .await
             .map_err(|e| ApiError::Upstream(format!("Stripe portal failed: {e}")))?;
         Ok(session.url)

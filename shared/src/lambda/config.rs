@@ -83,6 +83,9 @@ pub struct Config {
     pub stripe_webhook_secrets: Vec<Secret>,
     pub stripe_founding_price_id: Option<String>,
     pub stripe_standard_price_id: Option<String>,
+    /// The customer portal configuration `salesctl setup` made (no plan switching); without
+    /// it, portal sessions use the account's default configuration.
+    pub stripe_portal_configuration_id: Option<String>,
     pub cal_webhook_secrets: Vec<Secret>,
     pub calendly_signing_keys: Vec<Secret>,
     /// Origins that checkout and portal redirect URLs may point at.
@@ -148,6 +151,7 @@ impl Config {
             ),
             stripe_founding_price_id: nonempty("STRIPE_FOUNDING_PRICE_ID"),
             stripe_standard_price_id: nonempty("STRIPE_STANDARD_PRICE_ID"),
+            stripe_portal_configuration_id: nonempty("STRIPE_PORTAL_CONFIGURATION_ID"),
             cal_webhook_secrets: secrets(
                 &get,
                 &["CAL_WEBHOOK_SECRET", "CAL_WEBHOOK_SECRET_PREVIOUS"],

@@ -162,16 +162,22 @@ impl StripeClient {
             .await
     }
 
+    /// A Billing Portal session; with `configuration`, under that portal configuration (the one
+    /// `salesctl setup` made), else under the account's default.
     pub async fn create_portal_session(
         &self,
         customer: &str,
         return_url: &str,
+        configuration: Option<&str>,
         idempotency_key: &str,
     ) -> Result<PortalSession, StripeError> {
-        let form = vec![
+        let mut form = vec![
             ("customer".to_owned(), customer.to_owned()),
             ("return_url".to_owned(), return_url.to_owned()),
         ];
+        if let Some(configuration) = configuration {
+            form.push(("configuration".to_owned(), configuration.to_owned()));
+        }
         self.post("v1/billing_portal/sessions", &form, idempotency_key)
             .await
     }

@@ -9,6 +9,11 @@
 //! other events, one Calendly disabled, or one whose key the stack's secret lacks is deleted and
 //! created again. Setup signs with the stack's `CALENDLY_WEBHOOK_SIGNING_KEY` when it has one;
 //! only when it has none is a new key generated.
+//!
+//! The backup booking link: the token owner's event type named "Agency OS Demo"
+//! (`GET /event_types?user=…&count=100[&page_token=…]`), whose `scheduling_url` is saved as
+//! `CALENDLY_BOOKING_URL`. Setup does not create it: when it is missing the report says plainly
+//! what to create in Calendly.
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -18,10 +23,12 @@ use url::Url;
 use super::api::{generate_secret, same_url, Api, ApiError, Body};
 use super::report::{Outcome, Provider, SetupError, Step};
 use super::secret_store::SecretDoc;
-use super::{Cleanup, Progress, CALENDLY_WEBHOOK_SIGNING_KEY};
+use super::{Cleanup, Progress, CALENDLY_BOOKING_URL, CALENDLY_WEBHOOK_SIGNING_KEY};
 use crate::lambda::config::Secret;
 
 pub const DEFAULT_API_BASE: &str = "https://api.calendly.com";
+/// The demo's event type, by name.
+pub const DEMO_NAME: &str = "Agency OS Demo";
 /// The events calendly-webhook acts on.
 pub const EVENTS: [&str; 2] = ["invitee.created", "invitee.canceled"];
 
@@ -124,7 +131,27 @@ pub(crate) struct CalendlyPlan {
     user: String,
     organization: String,
     op: CalendlyOp,
+    /// The demo event type's booking page, when the user has one, and whether the stack's
+    /// secret already holds it.
+    booking_link: Option<(String, bool)>,
     pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventTypePage {
+    collection: Vec<EventType>,
+    #[serde(default)]
+    pagination: Option<Pagination>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventType {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    active: bool,
+    #[serde(default)]
+    scheduling_url: String,
 }
 
 fn error(action: &str, err: ApiError) -> SetupError {
@@ -245,7 +272,7 @@ pub(crate) async fn plan(
             }
         }
     };
-    let warnings = ours
+    let warnings: Vec<String> = ours
         .iter()
         .skip(1)
         .map(|s| {
@@ -256,6 +283,54 @@ pub(crate) async fn plan(
             )
         })
         .collect();
+    // The demo event type, by name (Calendly's API lists event types; setup does not make one).
+    let action = "listing the event types";
+    let mut event_types = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut query = vec![("user", me.uri.as_str()), ("count", "100")];
+        if let Some(token) = &token {
+            query.push(("page_token", token));
+        }
+        let page: EventTypePage = decode(
+            action,
+            api.get("event_types", &query)
+                .await
+                .map_err(|e| error(action, e))?,
+        )?;
+        event_types.extend(page.collection);
+        match page.pagination.and_then(|p| p.next_page_token) {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    let demo = event_types
+        .iter()
+        .filter(|e| e.name.trim().eq_ignore_ascii_case(DEMO_NAME))
+        .max_by_key(|e| e.active);
+    let mut warnings = warnings;
+    let booking_link = match demo {
+        Some(e) if e.active && !e.scheduling_url.is_empty() => {
+            let saved = stored.get(CALENDLY_BOOKING_URL) == Some(e.scheduling_url.as_str());
+            Some((e.scheduling_url.clone(), saved))
+        }
+        Some(_) => {
+            warnings.push(format!(
+                "Calendly: the event type {DEMO_NAME:?} is turned off: turn it on in Calendly \
+                 (Scheduling → Event types), then run setup again to save its booking link"
+            ));
+            None
+        }
+        None => {
+            warnings.push(format!(
+                "Calendly: no event type named {DEMO_NAME:?}. setup does not create Calendly \
+                 event types: in Calendly, create a One-on-One event type named {DEMO_NAME:?}, \
+                 30 minutes, then run setup again to save its booking link (the backup for the \
+                 widget's \"Book a Demo\")"
+            ));
+            None
+        }
+    };
     Ok(CalendlyPlan {
         api,
         webhook_url: setup.webhook_url.clone(),
@@ -263,6 +338,7 @@ pub(crate) async fn plan(
         user: me.uri,
         organization: me.current_organization,
         op,
+        booking_link,
         warnings,
     })
 }
@@ -289,23 +365,36 @@ impl CalendlyPlan {
                 ),
             ),
         };
-        vec![Step::new(
+        let mut steps = vec![Step::new(
             Provider::Calendly,
             "webhook subscription",
             outcome,
             detail,
-        )]
+        )];
+        if let Some((link, _)) = &self.booking_link {
+            steps.push(Step::new(
+                Provider::Calendly,
+                "event type",
+                Outcome::Reused,
+                format!("{DEMO_NAME:?}: booking link {link} (the backup for \"Book a Demo\")"),
+            ));
+        }
+        steps
     }
 
     pub(crate) fn keys_to_set(&self) -> Vec<String> {
-        match &self.op {
+        let mut keys = match &self.op {
             CalendlyOp::Create { generated, .. } | CalendlyOp::Replace { generated, .. }
                 if *generated =>
             {
                 vec![CALENDLY_WEBHOOK_SIGNING_KEY.to_owned()]
             }
             _ => vec![],
+        };
+        if let Some((_, false)) = &self.booking_link {
+            keys.push(CALENDLY_BOOKING_URL.to_owned());
         }
+        keys
     }
 
     async fn create(&self, key: &Secret) -> Result<String, SetupError> {
@@ -374,6 +463,12 @@ impl CalendlyPlan {
             }
         }
         progress.steps.push(step);
+        if let Some((link, _)) = &self.booking_link {
+            progress.steps.extend(self.steps().into_iter().skip(1));
+            progress
+                .sets
+                .push((CALENDLY_BOOKING_URL, Secret::new(link.clone())));
+        }
         Ok(())
     }
 

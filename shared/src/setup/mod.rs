@@ -4,7 +4,8 @@
 //! - **Stripe**: one product, two recurring AUD prices (standard at the configured amount,
 //!   founding at [`FOUNDING_DISCOUNT_PERCENT`](crate::domain::FOUNDING_DISCOUNT_PERCENT) off it),
 //!   found again by `lookup_key`; one webhook endpoint at the stripe-webhook URL with exactly the
-//!   events the function handles, at the pinned API version.
+//!   events the function handles, at the pinned API version; the customer portal's
+//!   configuration (no plan switching), repaired in place when it drifted.
 //! - **Cal.com** (API v2): one webhook to the cal-webhook URL for the three booking triggers,
 //!   signed with a secret setup generates (or the one the stack already has).
 //! - **Calendly** (API v2): one webhook subscription to the calendly-webhook URL for
@@ -28,6 +29,7 @@ pub mod outputs;
 pub mod report;
 mod secret_store;
 pub mod stripe;
+mod stripe_portal;
 
 use url::Url;
 
@@ -46,6 +48,9 @@ pub const STRIPE_WEBHOOK_SECRET: &str = "STRIPE_WEBHOOK_SECRET";
 pub const STRIPE_WEBHOOK_SECRET_PREVIOUS: &str = "STRIPE_WEBHOOK_SECRET_PREVIOUS";
 pub const STRIPE_FOUNDING_PRICE_ID: &str = "STRIPE_FOUNDING_PRICE_ID";
 pub const STRIPE_STANDARD_PRICE_ID: &str = "STRIPE_STANDARD_PRICE_ID";
+pub const STRIPE_PORTAL_CONFIGURATION_ID: &str = "STRIPE_PORTAL_CONFIGURATION_ID";
+pub const CAL_BOOKING_URL: &str = "CAL_BOOKING_URL";
+pub const CALENDLY_BOOKING_URL: &str = "CALENDLY_BOOKING_URL";
 pub const CAL_WEBHOOK_SECRET: &str = "CAL_WEBHOOK_SECRET";
 pub const CALENDLY_WEBHOOK_SIGNING_KEY: &str = "CALENDLY_WEBHOOK_SIGNING_KEY";
 
@@ -357,6 +362,28 @@ pub fn config_from(
             api_base: base_of("CAL_API_BASE", cal::DEFAULT_API_BASE)?,
             api_key: Secret::new(key),
             webhook_url: url_of("cal-webhook-url", outputs::CAL_WEBHOOK_URL)?,
+            demo_slug: {
+                let slug = flag("cal-event-slug").unwrap_or_else(|| cal::DEFAULT_DEMO_SLUG.into());
+                if slug.is_empty()
+                    || !slug
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                {
+                    return Err(format!(
+                        "--cal-event-slug {slug:?}: lower-case letters, digits and - only"
+                    ));
+                }
+                slug
+            },
+            demo_location: cal::location(
+                &flag("cal-location").unwrap_or_else(|| "cal-video".into()),
+            )?,
+            booking_base: match flag("cal-booking-base") {
+                Some(raw) => {
+                    Url::parse(&raw).map_err(|e| format!("--cal-booking-base {raw:?}: {e}"))?
+                }
+                None => base_of("CAL_BOOKING_BASE", cal::DEFAULT_BOOKING_BASE)?,
+            },
         }),
         None => {
             skipped.push((Provider::Cal, "CAL_API_KEY is not set".to_owned()));

@@ -13,6 +13,9 @@
 //! one is deleted once the new secret is saved. During such a replacement the old secret, if
 //! any, becomes `STRIPE_WEBHOOK_SECRET_PREVIOUS`, so deliveries already signed with it still
 //! verify.
+//!
+//! The customer portal's configuration (`stripe_portal`): found by its metadata, created, or
+//! repaired in place; its id is saved for customer-portal.
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -22,10 +25,11 @@ use url::Url;
 use super::api::{same_url, Api, ApiError, Body};
 use super::report::{Outcome, Provider, SetupError, Step};
 use super::secret_store::SecretDoc;
+use super::stripe_portal::{self, PortalOp};
 use super::{Cleanup, Progress};
 use super::{
-    STRIPE_FOUNDING_PRICE_ID, STRIPE_SECRET_KEY, STRIPE_STANDARD_PRICE_ID, STRIPE_WEBHOOK_SECRET,
-    STRIPE_WEBHOOK_SECRET_PREVIOUS,
+    STRIPE_FOUNDING_PRICE_ID, STRIPE_PORTAL_CONFIGURATION_ID, STRIPE_SECRET_KEY,
+    STRIPE_STANDARD_PRICE_ID, STRIPE_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET_PREVIOUS,
 };
 use crate::domain::FOUNDING_DISCOUNT_PERCENT;
 use crate::lambda::config::Secret;
@@ -240,6 +244,7 @@ pub(crate) struct StripePlan {
     product: ProductOp,
     prices: Vec<(PricePlan, PriceOp)>,
     endpoint: EndpointOp,
+    portal: PortalOp,
     /// The key to save as `STRIPE_SECRET_KEY` (the stack's secret has none).
     key_to_store: Option<Secret>,
     pub warnings: Vec<String>,
@@ -508,6 +513,36 @@ pub(crate) async fn plan(
         })
         .collect();
 
+    // The customer portal's configuration: every page of the active ones, ours by metadata.
+    let action = "listing the customer portal configurations";
+    let mut configurations = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut query = vec![("active", "true"), ("limit", "100")];
+        if let Some(after) = &after {
+            query.push(("starting_after", after));
+        }
+        let answer = api
+            .get("v1/billing_portal/configurations", &query)
+            .await
+            .map_err(|e| error(action, e))?;
+        let (page, more) = stripe_portal::page(answer).map_err(|e| {
+            SetupError::new(
+                Provider::Stripe,
+                action,
+                format!("Stripe's answer could not be read: {e}"),
+                "check STRIPE_API_BASE (default https://api.stripe.com)",
+            )
+        })?;
+        let last = page.last().map(|c| c.id.clone());
+        configurations.extend(page);
+        match last {
+            Some(last) if more => after = Some(last),
+            _ => break,
+        }
+    }
+    let portal = PortalOp::decide(&configurations, &product_id, MANAGED_BY);
+
     Ok(StripePlan {
         api,
         webhook_url: setup.webhook_url.clone(),
@@ -516,6 +551,7 @@ pub(crate) async fn plan(
         product,
         prices,
         endpoint,
+        portal,
         key_to_store,
         warnings,
     })
@@ -602,7 +638,15 @@ impl StripePlan {
                 ),
             ),
         });
+        steps.push(self.portal.step(|id| self.portal_detail(id)));
         steps
+    }
+
+    fn portal_detail(&self, id: &str) -> String {
+        format!(
+            "{id}: payment methods, invoices, cancel at period end; no plan switching (product {})",
+            self.product_id
+        )
     }
 
     /// The secret's keys the plan would set.
@@ -627,6 +671,13 @@ impl StripePlan {
                 }
             }
             EndpointOp::Reuse { .. } | EndpointOp::Update { .. } => {}
+        }
+        if self
+            .portal
+            .id()
+            .is_none_or(|id| stored.get(STRIPE_PORTAL_CONFIGURATION_ID) != Some(id))
+        {
+            keys.push(STRIPE_PORTAL_CONFIGURATION_ID.to_owned());
         }
         keys
     }
@@ -792,6 +843,51 @@ impl StripePlan {
                 ))));
             }
         }
+
+        let portal = match &self.portal {
+            PortalOp::Reuse { id } => {
+                progress.steps.push(next_step(None));
+                id.clone()
+            }
+            PortalOp::Update { id, .. } => {
+                let action = "repairing the customer portal configuration";
+                let form = stripe_portal::form(&self.product_id, MANAGED_BY, false);
+                self.post(
+                    action,
+                    &format!("v1/billing_portal/configurations/{id}"),
+                    &form,
+                )
+                .await?;
+                progress.steps.push(next_step(None));
+                id.clone()
+            }
+            PortalOp::Create => {
+                let action = "creating the customer portal configuration";
+                let form = stripe_portal::form(&self.product_id, MANAGED_BY, true);
+                let created = self
+                    .post(action, "v1/billing_portal/configurations", &form)
+                    .await?;
+                let id = created
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        SetupError::new(
+                            Provider::Stripe,
+                            action,
+                            "Stripe's answer has no configuration id",
+                            "run setup again",
+                        )
+                    })?
+                    .to_owned();
+                progress
+                    .steps
+                    .push(next_step(Some(self.portal_detail(&id))));
+                id
+            }
+        };
+        progress
+            .sets
+            .push((STRIPE_PORTAL_CONFIGURATION_ID, Secret::new(portal)));
 
         if let Some(key) = &self.key_to_store {
             progress.sets.push((STRIPE_SECRET_KEY, key.clone()));

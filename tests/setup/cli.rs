@@ -99,7 +99,9 @@ async fn salesctl_setup_reads_the_stack_outputs_and_is_idempotent() {
 
     // The demo's booking link, ready for the widget.
     assert!(
-        first.stdout.contains("data-cal-link=\"sam-sales/agency-os-demo\""),
+        first
+            .stdout
+            .contains("data-cal-link=\"sam-sales/agency-os-demo\""),
         "{}",
         first.stdout
     );

@@ -276,6 +276,34 @@ fn backoff(made: u32) -> Duration {
     Duration::from_millis(base - base / 2 + jitter)
 }
 
+/// What a single-item write's answer means: written; its condition failed (`failed_item` gives
+/// the item DynamoDB returned when the error is a failed condition); or it met a running
+/// transaction (`TransactionConflictException`, worth a retry).
+fn single<O, E, R>(
+    part: Part,
+    result: Result<O, SdkError<E, R>>,
+    failed_item: impl FnOnce(&E) -> Option<Option<Item>>,
+) -> Result<Option<Decoded>, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let err = match result {
+        Ok(_) => return Ok(None),
+        Err(err) => err,
+    };
+    if let Some(item) = err.as_service_error().and_then(failed_item) {
+        let reason = (Some(CONDITION_FAILED.to_owned()), item);
+        return Ok(Some(decode(&[part], vec![reason])));
+    }
+    match err.code() {
+        Some(code @ "TransactionConflictException") => {
+            Ok(Some(Decoded::Retry(format!("{part:?}: {code}"))))
+        }
+        _ => Err(StoreError::from_sdk(err)),
+    }
+}
+
 impl SalesStore {
     /// Sends a write: one part as a single-item request (half the write capacity of a
     /// transaction), several as one TransactWriteItems; and decodes what came of it.
@@ -337,16 +365,9 @@ impl SalesStore {
         part: Part,
         item: TransactWriteItem,
     ) -> Result<Option<Decoded>, StoreError> {
-        let failed = |item: Option<Item>| {
-            Some(decode(
-                &[part],
-                vec![(Some(CONDITION_FAILED.to_owned()), item)],
-            ))
-        };
-        let conflict = |code: Option<&str>| {
-            code.filter(|c| *c == "TransactionConflictException")
-                .map(|c| Decoded::Retry(format!("{part:?}: {c}")))
-        };
+        use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         if let Some(put) = item.put {
             let result = self
                 .client
@@ -361,19 +382,10 @@ impl SalesStore {
                 )
                 .send()
                 .await;
-            return match result {
-                Ok(_) => Ok(None),
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                    Ok(failed(match e.into_err() {
-                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
-                        _ => None,
-                    }))
-                }
-                Err(err) => match conflict(err.code()) {
-                    Some(retry) => Ok(Some(retry)),
-                    None => Err(StoreError::from_sdk(err)),
-                },
-            };
+            return single(part, result, |e| match e {
+                PutItemError::ConditionalCheckFailedException(c) => Some(c.item.clone()),
+                _ => None,
+            });
         }
         if let Some(update) = item.update {
             let result = self
@@ -390,19 +402,10 @@ impl SalesStore {
                 )
                 .send()
                 .await;
-            return match result {
-                Ok(_) => Ok(None),
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                    Ok(failed(match e.into_err() {
-                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item,
-                        _ => None,
-                    }))
-                }
-                Err(err) => match conflict(err.code()) {
-                    Some(retry) => Ok(Some(retry)),
-                    None => Err(StoreError::from_sdk(err)),
-                },
-            };
+            return single(part, result, |e| match e {
+                UpdateItemError::ConditionalCheckFailedException(c) => Some(c.item.clone()),
+                _ => None,
+            });
         }
         if let Some(delete) = item.delete {
             let result = self
@@ -418,19 +421,10 @@ impl SalesStore {
                 )
                 .send()
                 .await;
-            return match result {
-                Ok(_) => Ok(None),
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                    Ok(failed(match e.into_err() {
-                        aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c) => c.item,
-                        _ => None,
-                    }))
-                }
-                Err(err) => match conflict(err.code()) {
-                    Some(retry) => Ok(Some(retry)),
-                    None => Err(StoreError::from_sdk(err)),
-                },
-            };
+            return single(part, result, |e| match e {
+                DeleteItemError::ConditionalCheckFailedException(c) => Some(c.item.clone()),
+                _ => None,
+            });
         }
         Err(StoreError::Rejected(format!("{part:?}: an empty write")))
     }

@@ -777,3 +777,54 @@ async fn a_late_payment_whose_email_holds_another_spot_now_confirms_its_own_spot
     );
     table.drop_table().await;
 }
+
+/// A correctly signed event whose id DynamoDB could never store as a key (a 5,000-character
+/// id, over the 2,048-byte partition key limit) used to reach the table and answer 500, which
+/// Stripe retries for three days. It is refused at the edge: 400 with the reason, nothing
+/// written. So are oversized customer ids, ids that are not Stripe ids, and the same for
+/// Cal.com uids and Calendly URIs (their parsers' tests).
+#[tokio::test]
+async fn an_id_no_key_can_hold_is_a_400_and_writes_nothing() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let handler = webhook_handler(store, now());
+    let long_id = format!("evt_{}", "x".repeat(4996));
+    let cases = [
+        event(
+            "evt_checkout.session.completed.json",
+            &long_id,
+            now().unix_timestamp(),
+            json!({}),
+        ),
+        event(
+            "evt_invoice.paid.json",
+            "evt_ok_1",
+            now().unix_timestamp(),
+            json!({"customer": format!("cus_{}", "y".repeat(600))}),
+        ),
+        event(
+            "evt_customer.subscription.updated.json",
+            "evt_ok_2",
+            now().unix_timestamp(),
+            json!({"id": "sub_1/../../x"}),
+        ),
+    ];
+    for body in cases {
+        let (status, result) = response_json(
+            handler
+                .handle(signed_event(&body, WEBHOOK_SECRET, now()))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{result}");
+        assert_eq!(result["error"], "bad_request", "{result}");
+        assert!(
+            result["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("bytes long") || r.contains("not a Stripe id")),
+            "{result}"
+        );
+    }
+    assert_eq!(table.item_count().await, 0, "nothing written");
+    table.drop_table().await;
+}

@@ -5,6 +5,7 @@ pub mod deal_edit;
 pub mod email;
 pub mod founding;
 pub mod lead;
+pub mod limits;
 pub mod pipeline;
 pub mod plan;
 pub mod signature;

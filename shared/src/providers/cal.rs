@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{timestamp, ParsedWebhook, PayloadError};
+use super::{key_id, timestamp, ParsedWebhook, PayloadError};
 use crate::domain::{
     Attendee, BookingEvent, BookingNotice, BookingProvider, BookingSlot, EmailAddress,
 };
@@ -48,9 +48,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
     }
     let payload: Payload = serde_json::from_value(envelope.payload)
         .map_err(|e| PayloadError(format!("{trigger} payload: {e}")))?;
-    if payload.uid.trim().is_empty() {
-        return Err(PayloadError(format!("{trigger} payload: empty uid")));
-    }
+    let uid = key_id(&format!("{trigger} payload: uid"), payload.uid)?;
     let booker = payload
         .attendees
         .first()
@@ -58,7 +56,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
     let email = EmailAddress::parse(&booker.email)
         .map_err(|e| PayloadError(format!("{trigger} payload: attendee e-mail: {e}")))?;
     let slot = BookingSlot {
-        id: payload.uid,
+        id: uid,
         start: timestamp("startTime", &payload.start_time)?,
         end: timestamp("endTime", &payload.end_time)?,
         title: payload.title,
@@ -76,6 +74,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
                 .ok_or_else(|| {
                     PayloadError("BOOKING_RESCHEDULED payload: no rescheduleUid".into())
                 })?;
+            let replaces = key_id("BOOKING_RESCHEDULED payload: rescheduleUid", replaces)?;
             BookingEvent::Booked {
                 slot,
                 replaces: Some(replaces),
@@ -175,5 +174,15 @@ mod tests {
         let mut bad_email = fixture("BOOKING_CANCELLED");
         bad_email["payload"]["attendees"][0]["email"] = serde_json::json!("nobody");
         assert!(parse(bad_email.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_uid_no_key_can_hold_is_refused() {
+        for field in ["uid", "rescheduleUid"] {
+            let mut body = fixture("BOOKING_RESCHEDULED");
+            body["payload"][field] = serde_json::json!("u".repeat(600));
+            let err = parse(&serde_json::to_vec(&body).unwrap()).unwrap_err();
+            assert!(err.0.contains("bytes long"), "{field}: {err:?}");
+        }
     }
 }

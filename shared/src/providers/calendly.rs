@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{timestamp, ParsedWebhook, PayloadError};
+use super::{key_id, timestamp, ParsedWebhook, PayloadError};
 use crate::domain::{
     Attendee, BookingEvent, BookingNotice, BookingProvider, BookingSlot, EmailAddress,
 };
@@ -57,15 +57,17 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
     }
     let payload: Payload = serde_json::from_value(envelope.payload)
         .map_err(|e| PayloadError(format!("{trigger} payload: {e}")))?;
-    if payload.uri.trim().is_empty() {
-        return Err(PayloadError(format!(
-            "{trigger} payload: empty invitee uri"
-        )));
-    }
+    let uri = key_id(&format!("{trigger} payload: invitee uri"), payload.uri)?;
+    let old_invitee = nonempty(payload.old_invitee)
+        .map(|uri| key_id(&format!("{trigger} payload: old_invitee"), uri))
+        .transpose()?;
+    let new_invitee = nonempty(payload.new_invitee)
+        .map(|uri| key_id(&format!("{trigger} payload: new_invitee"), uri))
+        .transpose()?;
     let email = EmailAddress::parse(&payload.email)
         .map_err(|e| PayloadError(format!("{trigger} payload: invitee e-mail: {e}")))?;
     let slot = BookingSlot {
-        id: payload.uri,
+        id: uri,
         start: timestamp(
             "scheduled_event.start_time",
             &payload.scheduled_event.start_time,
@@ -79,13 +81,13 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
     let event = if trigger == "invitee.created" {
         BookingEvent::Booked {
             slot,
-            replaces: nonempty(payload.old_invitee),
+            replaces: old_invitee,
         }
     } else {
         BookingEvent::Ended {
             slot,
             rescheduled: payload.rescheduled,
-            replaced_by: nonempty(payload.new_invitee),
+            replaced_by: new_invitee,
         }
     };
     let company = payload
@@ -180,5 +182,17 @@ mod tests {
         );
         assert!(parse(b"[]").is_err());
         assert!(parse(br#"{"event":"invitee.created","payload":{"uri":"x"}}"#).is_err());
+    }
+
+    #[test]
+    fn a_uri_no_key_can_hold_is_refused() {
+        let long = format!("https://api.calendly.com/{}", "i".repeat(600));
+        for field in ["uri", "old_invitee"] {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(&body("invitee.created", false, None, None)).unwrap();
+            value["payload"][field] = serde_json::json!(long);
+            let err = parse(&serde_json::to_vec(&value).unwrap()).unwrap_err();
+            assert!(err.0.contains("bytes long"), "{field}: {err:?}");
+        }
     }
 }

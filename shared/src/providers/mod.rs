@@ -11,6 +11,12 @@ pub mod stripe_events;
 #[error("{0}")]
 pub struct PayloadError(pub String);
 
+/// An id or URI that becomes part of a key (a booking's), checked against the key limits.
+pub(crate) fn key_id(field: &str, raw: String) -> Result<String, PayloadError> {
+    crate::domain::limits::check_id(field, &raw).map_err(|e| PayloadError(e.to_string()))?;
+    Ok(raw)
+}
+
 /// A provider's timestamp (RFC 3339, any fraction of a second).
 pub(crate) fn timestamp(field: &str, raw: &str) -> Result<time::OffsetDateTime, PayloadError> {
     crate::domain::time_format::parse(raw.trim())

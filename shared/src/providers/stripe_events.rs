@@ -12,6 +12,9 @@ pub enum EventError {
     NotAnEvent(String),
     #[error("the {kind} event's object is not as expected: {reason}")]
     BadObject { kind: String, reason: String },
+    /// An id that would become part of a key cannot be stored (too long, or not an id).
+    #[error("{0}")]
+    BadId(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,11 +207,46 @@ impl StripeEvent {
             }
             _ => EventKind::Ignored(kind),
         };
-        Ok(StripeEvent {
+        let event = StripeEvent {
             id,
             created,
             kind: parsed,
-        })
+        };
+        event.check_ids()?;
+        Ok(event)
+    }
+
+    /// Checks every id the event carries that becomes part of a key (the delivery, customer,
+    /// subscription and invoice records) against the key limits.
+    fn check_ids(&self) -> Result<(), EventError> {
+        let mut ids: Vec<(&str, Option<&str>)> = vec![("id", Some(self.id.as_str()))];
+        match &self.kind {
+            EventKind::CheckoutCompleted(session) | EventKind::CheckoutExpired(session) => {
+                ids.push(("data.object.id", Some(&session.id)));
+                ids.push(("data.object.customer", session.customer.as_deref()));
+                ids.push(("data.object.subscription", session.subscription.as_deref()));
+            }
+            EventKind::SubscriptionChanged { subscription, .. } => {
+                ids.push(("data.object.id", Some(&subscription.id)));
+                ids.push(("data.object.customer", Some(&subscription.customer)));
+            }
+            EventKind::InvoicePaid(invoice) | EventKind::InvoicePaymentFailed(invoice) => {
+                ids.push(("data.object.id", Some(&invoice.id)));
+                ids.push(("data.object.customer", invoice.customer.as_deref()));
+                ids.push((
+                    "data.object.parent.subscription_details.subscription",
+                    invoice.subscription(),
+                ));
+            }
+            EventKind::Ignored(_) => {}
+        }
+        for (field, value) in ids {
+            if let Some(value) = value {
+                crate::domain::limits::check_stripe_id(field, value)
+                    .map_err(|e| EventError::BadId(e.to_string()))?;
+            }
+        }
+        Ok(())
     }
 }
 

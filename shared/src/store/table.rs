@@ -303,6 +303,40 @@ mod tests {
         assert!(!spec.string_attributes.contains(&spec.ttl_attribute));
     }
 
+    /// The longest ids the parsers accept make keys DynamoDB accepts: every prefix plus
+    /// `MAX_ID_BYTES` (and a 254-byte e-mail) stays inside the partition and sort key limits.
+    #[test]
+    fn the_longest_accepted_ids_make_storable_keys() {
+        use crate::domain::limits::{MAX_ID_BYTES, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES};
+        use crate::domain::{BookingProvider, BookingRef, EmailAddress};
+        let id = "x".repeat(MAX_ID_BYTES);
+        let email =
+            EmailAddress::parse(&format!("{}@{}.com", "a".repeat(64), "b".repeat(185))).unwrap();
+        assert!(email.as_str().len() >= 250);
+        // A booking delivery's id: trigger, booking id, 32 hex digits of the body's hash.
+        let delivery = format!("invitee.canceled:{id}:{}", "f".repeat(32));
+        let partition_keys = [
+            keys::delivery("calendly", &delivery),
+            format!("CUSTOMER#{id}"),
+            keys::email(&email),
+            keys::founder(&email),
+            keys::waitlisted(&email),
+            keys::assignee_index(&id),
+        ];
+        for key in partition_keys {
+            assert!(key.len() <= MAX_PARTITION_KEY_BYTES, "{} bytes", key.len());
+        }
+        let booking = BookingRef::new(BookingProvider::Calendly, id.clone());
+        let sort_keys = [
+            keys::booking_sk(&booking),
+            format!("SUBSCRIPTION#{id}"),
+            format!("INVOICE#{id}"),
+        ];
+        for key in sort_keys {
+            assert!(key.len() <= MAX_SORT_KEY_BYTES, "{} bytes", key.len());
+        }
+    }
+
     #[test]
     fn keys_sort_in_the_order_the_access_patterns_need() {
         use crate::domain::SpotNumber;

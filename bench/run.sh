@@ -59,6 +59,22 @@ if [[ "$status" == 0 && "${BENCH_MICRO:-1}" != 0 ]]; then
         echo '```'
     } >> bench/RESULTS.md
 fi
+if [[ "$status" == 0 && "${BENCH_MICRO:-1}" != 0 ]]; then
+    # The local DynamoDB server itself as its table grows: transaction latency and peak memory.
+    echo "[bench] .venv/bin/python infra/local/dynamodb_scale.py"
+    scale=$(.venv/bin/python infra/local/dynamodb_scale.py)
+    echo "$scale"
+    {
+        echo
+        echo "## The local DynamoDB server as its table grows (\`infra/local/dynamodb_scale.py\`)"
+        echo
+        echo "TransactWriteItems of two parts (one in four cancelled by its condition), timed from a client on the same machine, and the server's peak resident memory, at each table size:"
+        echo
+        echo '```'
+        echo "$scale"
+        echo '```'
+    } >> bench/RESULTS.md
+fi
 if [[ "$status" == 0 && $# == 0 ]]; then
     # The README's performance section is the latest full run's RESULTS.md, between its markers.
     python3 - <<'PY'

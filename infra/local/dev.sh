@@ -72,7 +72,12 @@ descendants() {
 }
 cleanup() {
   local status=$? i pid leftovers=()
-  trap - EXIT INT TERM HUP
+  # A second signal must not cut the stopping short: a terminal's close or a supervisor signals
+  # the whole process group, and make passes the signal on to this script again. With the
+  # default action restored here, that second SIGTERM ended the script right after "stopping…"
+  # and left the servers running; ignoring it lets the cleanup finish.
+  trap '' INT TERM HUP
+  trap - EXIT
   [[ ${#groups[@]} -gt 0 || $started_db == yes ]] && say "stopping…"
   [[ -n $helper ]] && kill -TERM -- "-$helper" 2>/dev/null || true
   # cargo lambda watch starts each function instance in a session of its own: note them first.
@@ -258,6 +263,7 @@ if [[ $warm == 1 ]]; then
 fi
 
 # --- until Ctrl-C, or until something we started stops by itself ----------------------------
+db_pidfile="$root/.local/dynamodb-$DYNAMODB_PORT.pid"
 while true; do
   for i in "${!groups[@]}"; do
     if ! kill -0 "${groups[$i]}" 2>/dev/null; then
@@ -265,6 +271,10 @@ while true; do
       exit 1
     fi
   done
+  if [[ $started_db == yes ]] && ! kill -0 "$(cat "$db_pidfile" 2>/dev/null || echo 0)" 2>/dev/null; then
+    echo "[dev] the local DynamoDB server stopped by itself (its log: .local/dynamodb-$DYNAMODB_PORT.log); stopping the rest" >&2
+    exit 1
+  fi
   sleep 1 &
   wait $! || true
 done

@@ -6,8 +6,11 @@ requests on several threads with no locking, so concurrent conditional writes ra
 request sees the state that the one before it left, as DynamoDB guarantees for conditional writes
 on an item. Connections are still accepted on many threads, so clients never queue at the socket.
 
-moto's cost per request grows with the table: a Query looks at every item, and a transaction
-backs up the whole table. Tests therefore give each case a fresh, small table.
+Stock moto backs up every table a TransactWriteItems touches, whole (`copy.deepcopy`), so that it
+can roll a cancelled one back: each transaction's time and garbage grow with the table, and under
+sustained traffic the server's memory grew to the whole machine's. Here the backup is of the items
+the transaction touches only (`bounded_transactions`), restored in reverse order when it is
+cancelled; the result is the same, at a cost that does not grow with the table.
 
 Usage: python dynamodb_server.py --host 127.0.0.1 --port 8000
 """
@@ -24,6 +27,88 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import run_simple
+
+
+def bounded_transactions():
+    """Makes moto's TransactWriteItems back up only the items it touches.
+
+    moto's own implementation keeps its shape (conditions, cancellation reasons, the checks of one
+    action per item and of 100 actions); only its whole-table `copy.deepcopy` becomes a reference
+    (so its own "rollback" restores the very same table object, a no-op), and this wrapper rolls a
+    failed transaction back from copies of the touched items. Requests run one at a time (the
+    global lock below), so nothing else sees the half-applied state.
+    """
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    real_deepcopy = copy.deepcopy
+
+    class TableByReference:
+        """`copy` as moto's DynamoDB backend sees it: a table is not copied."""
+
+        def __getattr__(self, name):
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value, memo=None):
+            if isinstance(value, Table):
+                return value
+            return real_deepcopy(value, memo)
+
+    models.copy = TableByReference()
+    transact = models.DynamoDBBackend.transact_write_items
+
+    def touched(backend, transact_items):
+        """(table, hash, range, a copy of the item or None) for every item the actions name."""
+        saved = []
+        for action in transact_items:
+            if not isinstance(action, dict) or len(action) != 1:
+                continue
+            kind, op = next(iter(action.items()))
+            table = backend.tables.get((op or {}).get("TableName"))
+            if table is None:
+                continue
+            if kind == "Put":
+                attrs = op.get("Item") or {}
+                key = {table.hash_key_attr: attrs.get(table.hash_key_attr)}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs.get(table.range_key_attr)
+            else:
+                key = op.get("Key") or {}
+            try:
+                hash_value, range_value = backend.get_keys_value(table, key)
+                current = table.get_item(hash_value, range_value)
+            except Exception:  # a malformed key: moto's own checks report it
+                continue
+            saved.append((table, hash_value, range_value, real_deepcopy(current)))
+        return saved
+
+    def restore(saved):
+        for table, hash_value, range_value, item in reversed(saved):
+            if range_value is not None:
+                partition = table.items[hash_value]
+                if item is None:
+                    partition.pop(range_value, None)
+                    if not partition:
+                        table.items.pop(hash_value, None)
+                else:
+                    partition[range_value] = item
+            elif item is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = item
+
+    def transact_write_items(self, transact_items):
+        saved = touched(self, transact_items)
+        try:
+            return transact(self, transact_items)
+        except BaseException:
+            restore(saved)
+            raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def serialised(app):
@@ -48,11 +133,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--stock-transactions",
+        action="store_true",
+        help="keep moto's whole-table backup per transaction (to measure it against)",
+    )
     args = parser.parse_args()
 
     # One log line per request would drown the test output; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if not args.stock_transactions:
+        bounded_transactions()
     app = serialised(DomainDispatcherApplication(create_backend_app))
     print(f"local DynamoDB (moto, serialised) on http://{args.host}:{args.port}", flush=True)
     run_simple(

@@ -40,11 +40,21 @@ stop() {
   trap - EXIT INT TERM
   if kill -0 -- "-$dev" 2>/dev/null; then
     say "stopping the stack…"
-    # SIGTERM to make alone: make passes it on to make dev's script once, and the script stops
-    # what it started, by PID. (A second SIGTERM during that clean-up would cut it short.)
-    kill -TERM "$dev" 2>/dev/null || true
+    # SIGTERM to make dev's whole process group, as a terminal's close or a supervisor sends
+    # it: make and the script both get it, and make passes it on to the script a second time,
+    # in the middle of its clean-up. The stack must stop whole all the same (it used to stop
+    # after "[dev] stopping…" and leave the stand-in, the landing page and cargo lambda watch).
+    kill -TERM -- "-$dev" 2>/dev/null || true
     for _ in $(seq 1 1500); do kill -0 -- "-$dev" 2>/dev/null || break; sleep 0.2; done
     kill -KILL -- "-$dev" 2>/dev/null || true
+    local port open=()
+    for port in "${DYNAMODB_PORT:-8000}" "${WATCH_PORT:-9000}" "${STRIPE_STANDIN_PORT:-12111}" 8080; do
+      if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then open+=("$port"); fi
+    done
+    if [[ ${#open[@]} -gt 0 ]]; then
+      echo "[e2e] make dev left ports ${open[*]} in use after SIGTERM" >&2
+      status=1
+    fi
   fi
   grep -E '^\[dev\] (stopped|function instances|local DynamoDB)' "$log" | sed 's/^/[e2e] /' || true
   exit "$status"

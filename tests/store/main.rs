@@ -4,6 +4,7 @@ mod founding;
 mod leads;
 mod ledger;
 mod pipeline;
+mod server;
 
 use sales::domain::{EmailAddress, LeadSource, NewLead};
 use time::OffsetDateTime;

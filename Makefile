@@ -73,6 +73,12 @@ e2e: venv cargo-lambda ## the local stack, then the browser test and the end-to-
 	cargo build --workspace --all-targets
 	infra/local/e2e.sh
 
+.PHONY: fuzz
+fuzz: venv ## the handlers fuzzed at length: FUZZ_N (10000) signed, mutated deliveries per provider; status counts, local DynamoDB peak memory
+	cargo build -p sales-tests --tests
+	$(LOCAL_AWS) infra/local/dynamodb.sh run -- env FUZZ_N=$${FUZZ_N:-10000} \
+		cargo test -p sales-tests --test fuzz -- --nocapture
+
 .PHONY: bench
 bench: venv ## cold start, size, memory, latency and requests per call of every function (bench/RESULTS.md)
 	bash bench/run.sh $(ARGS)

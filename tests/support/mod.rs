@@ -305,3 +305,111 @@ pub async fn history(
         .expect("the lead exists")
         .history
 }
+
+/// Hostile variations of a JSON document, for fuzzing parsers and handlers: from `seed`, a few
+/// mutations at random places (a field removed, nulled, made a 5,000-character string, nested
+/// 200 deep, given the wrong type, or odd text), deterministic for a seed.
+pub mod mutate {
+    use serde_json::{json, Value};
+
+    /// A small deterministic generator (xorshift64*), so a failing seed can be replayed.
+    pub struct Rng(u64);
+
+    impl Rng {
+        pub fn new(seed: u64) -> Rng {
+            Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+        pub fn next_u64(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            self.0 = x;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next_u64() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Every JSON pointer in `value`, the root included.
+    fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let escaped = key.replace('~', "~0").replace('/', "~1");
+                    pointers(child, format!("{at}/{escaped}"), out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    pointers(child, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn replacement(rng: &mut Rng) -> Value {
+        match rng.below(9) {
+            0 => Value::Null,
+            1 => json!("x".repeat(5000)),
+            2 => {
+                let mut deep = json!("bottom");
+                for _ in 0..200 {
+                    deep = json!([deep]);
+                }
+                deep
+            }
+            3 => json!(rng.next_u64() as i64),
+            4 => json!(-1.5e300),
+            5 => json!(true),
+            6 => json!({}),
+            7 => json!("\u{0}\u{202e}é€𝄞\n\"'<>"),
+            _ => json!([]),
+        }
+    }
+
+    /// Applies 1–3 mutations to `value`.
+    pub fn json(value: &mut Value, seed: u64) {
+        let mut rng = Rng::new(seed);
+        for _ in 0..=rng.below(3) {
+            let mut all = Vec::new();
+            pointers(value, String::new(), &mut all);
+            let target = all[rng.below(all.len())].clone();
+            let remove = rng.below(4) == 0 && !target.is_empty();
+            if remove {
+                let (parent, last) = target.rsplit_once('/').unwrap_or(("", ""));
+                let last = last.replace("~1", "/").replace("~0", "~");
+                match value.pointer_mut(parent) {
+                    Some(Value::Object(map)) => {
+                        map.remove(&last);
+                    }
+                    Some(Value::Array(items)) => {
+                        if let Ok(i) = last.parse::<usize>() {
+                            if i < items.len() {
+                                items.remove(i);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            } else if let Some(slot) = value.pointer_mut(&target) {
+                *slot = replacement(&mut rng);
+            }
+        }
+    }
+
+    /// The bytes of a mutated document, sometimes cut short.
+    pub fn bytes(value: &Value, seed: u64) -> Vec<u8> {
+        let mut value = value.clone();
+        json(&mut value, seed);
+        let mut bytes = serde_json::to_vec(&value).unwrap_or_default();
+        let mut rng = Rng::new(seed ^ 0xABCD);
+        if rng.below(8) == 0 && !bytes.is_empty() {
+            bytes.truncate(rng.below(bytes.len()));
+        }
+        bytes
+    }
+}

@@ -101,17 +101,10 @@ async fn signed_mutated_deliveries_and_requests_never_answer_5xx() {
 
     // Stripe: the six handled event types, mutated, then signed.
     let stripe_hook = StripeWebhook::new(store.clone(), vec![Secret::new(STRIPE_SECRET)], clock());
-    let stripe_fixtures: Vec<Value> = [
-        "evt_checkout.session.completed.json",
-        "evt_checkout.session.expired.json",
-        "evt_customer.subscription.updated.json",
-        "evt_customer.subscription.deleted.json",
-        "evt_invoice.paid.json",
-        "evt_invoice.payment_failed.json",
-    ]
-    .iter()
-    .map(|name| json_fixture(&format!("stripe/{name}")))
-    .collect();
+    let stripe_fixtures: Vec<Value> = sales_tests::STRIPE_EVENT_FIXTURES
+        .iter()
+        .map(|name| json_fixture(&format!("stripe/{name}")))
+        .collect();
     for seed in 0..n {
         let body = mutate::bytes(&stripe_fixtures[(seed % 6) as usize], seed);
         let signature = timestamped_header(STRIPE_SECRET.as_bytes(), &body, now().unix_timestamp());

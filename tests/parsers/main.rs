@@ -51,14 +51,7 @@ proptest! {
 
     #[test]
     fn mutated_stripe_events_parse_or_refuse(which in 0usize..6, seed in any::<u64>()) {
-        let name = [
-            "evt_checkout.session.completed.json",
-            "evt_checkout.session.expired.json",
-            "evt_customer.subscription.updated.json",
-            "evt_customer.subscription.deleted.json",
-            "evt_invoice.paid.json",
-            "evt_invoice.payment_failed.json",
-        ][which];
+        let name = sales_tests::STRIPE_EVENT_FIXTURES[which];
         let bytes = mutate::bytes(&json_fixture(&format!("stripe/{name}")), seed);
         if let Ok(event) = StripeEvent::parse(&bytes) {
             // Whatever parses carries only ids a key can hold.

@@ -306,6 +306,16 @@ pub async fn history(
         .history
 }
 
+/// The Stripe event fixtures of the six event types stripe-webhook handles (under `stripe/`).
+pub const STRIPE_EVENT_FIXTURES: [&str; 6] = [
+    "evt_checkout.session.completed.json",
+    "evt_checkout.session.expired.json",
+    "evt_customer.subscription.updated.json",
+    "evt_customer.subscription.deleted.json",
+    "evt_invoice.paid.json",
+    "evt_invoice.payment_failed.json",
+];
+
 /// Hostile variations of a JSON document, for fuzzing parsers and handlers: from `seed`, a few
 /// mutations at random places (a field removed, nulled, made a 5,000-character string, nested
 /// 200 deep, given the wrong type, or odd text), deterministic for a seed.

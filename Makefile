@@ -64,9 +64,11 @@ db-table: db-start ## create the sales table on the local server
 	$(LOCAL_AWS) TABLE_NAME=$(TABLE_NAME) cargo run --quiet --bin salesctl -- create-table
 
 .PHONY: test
-test: venv ## run every test (starts the local DynamoDB server if needed, stops what it started)
+test: venv ## run every test (starts the local DynamoDB server if needed, stops what it started), then the IAM report
 	cargo build --workspace --all-targets
-	$(LOCAL_AWS) infra/local/dynamodb.sh run -- cargo test --workspace --no-fail-fast
+	$(VENV)/bin/python -m unittest discover -s infra/local -p 'test_*.py'
+	$(LOCAL_AWS) infra/local/dynamodb.sh run -- bash -c \
+		'cargo test --workspace --no-fail-fast && $(VENV)/bin/python infra/local/iam_report.py'
 
 .PHONY: e2e
 e2e: venv cargo-lambda ## the local stack, then the browser test and the end-to-end test over HTTP against it

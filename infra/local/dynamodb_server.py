@@ -12,14 +12,21 @@ sustained traffic the server's memory grew to the whole machine's. Here the back
 the transaction touches only (`bounded_transactions`), restored in reverse order when it is
 cancelled; the result is the same, at a cost that does not grow with the table.
 
-Usage: python dynamodb_server.py --host 127.0.0.1 --port 8000
+In front of it all, `aws_rules.AwsRules` applies AWS's rules that the local server lacks: each
+function's IAM policy from infra/template.yaml, and (per table, on request) DynamoDB's
+transaction conflicts, latency, throttling, errors and stalls, and its request limits.
+
+Usage: python dynamodb_server.py --host 127.0.0.1 --port 8000 [--template infra/template.yaml]
 """
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
+
+from aws_rules import ACCOUNT, AwsRules
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -129,6 +136,20 @@ def serialised(app):
     return locked_app
 
 
+def key_names(table_name: str):
+    """A table's key attributes, from moto's own backend (pk/sk when it does not know it)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    for region in ("ap-southeast-2", os.environ.get("AWS_REGION", "ap-southeast-2")):
+        try:
+            table = dynamodb_backends[ACCOUNT][region].tables.get(table_name)
+        except KeyError:
+            table = None
+        if table is not None:
+            return (table.hash_key_attr, table.range_key_attr)
+    return ("pk", "sk")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -138,6 +159,11 @@ def main() -> None:
         action="store_true",
         help="keep moto's whole-table backup per transaction (to measure it against)",
     )
+    parser.add_argument(
+        "--template",
+        default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "template.yaml"),
+        help="the SAM template whose function policies the local IAM check applies",
+    )
     args = parser.parse_args()
 
     # One log line per request would drown the test output; errors still show.
@@ -145,8 +171,17 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if not args.stock_transactions:
         bounded_transactions()
-    app = serialised(DomainDispatcherApplication(create_backend_app))
-    print(f"local DynamoDB (moto, serialised) on http://{args.host}:{args.port}", flush=True)
+    # The rules layer runs outside the lock: its latency and stalls must not hold up others.
+    app = AwsRules(
+        serialised(DomainDispatcherApplication(create_backend_app)),
+        os.path.normpath(args.template),
+        key_names=key_names,
+    )
+    print(
+        f"local DynamoDB (moto, serialised, AWS rules from {os.path.normpath(args.template)}) "
+        f"on http://{args.host}:{args.port}",
+        flush=True,
+    )
     run_simple(
         args.host,
         args.port,

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::future::join_all;
 use sales::handlers::{Clock, FoundingSpots};
 use sales::lambda::http::Cors;
-use sales_tests::{apigw_request, TestTable};
+use sales_tests::{apigw_request, as_function, role, TestTable};
 use serde_json::json;
 use time::OffsetDateTime;
 use wiremock::matchers::{method, path};
@@ -463,7 +463,11 @@ async fn founding_spots_answers_with_cors_and_caches_per_instance() {
         Some(sales::lambda::config::Origin::parse("https://keiracom.com").unwrap()),
         "GET, OPTIONS",
     );
-    let spots = FoundingSpots::new(table.store.clone(), cors, Clock::fixed(now()));
+    let spots = FoundingSpots::new(
+        as_function(&table.store, role::FOUNDING_SPOTS),
+        cors,
+        Clock::fixed(now()),
+    );
     let get = || {
         apigw_request(
             "GET",
@@ -506,7 +510,7 @@ async fn founding_spots_answers_with_cors_and_caches_per_instance() {
     assert_eq!(cached["remaining"], 20);
     // A fresh instance reads the table.
     let fresh = FoundingSpots::new(
-        table.store.clone(),
+        as_function(&table.store, role::FOUNDING_SPOTS),
         Cors::new(None, "GET"),
         Clock::fixed(now()),
     );

@@ -11,7 +11,7 @@ use sales::handlers::{Clock, CreateCheckout, StripeWebhook};
 use sales::lambda::config::{Config, Secret};
 use sales::providers::stripe::StripeClient;
 use sales::SalesStore;
-use sales_tests::apigw_request;
+use sales_tests::{apigw_request, as_function, role};
 use time::OffsetDateTime;
 use wiremock::MockServer;
 
@@ -69,7 +69,7 @@ pub fn checkout_handler(
 ) -> CreateCheckout {
     let config = config(stripe);
     CreateCheckout::new(
-        store.clone(),
+        as_function(store, role::CREATE_CHECKOUT),
         stripe_client(&config),
         config,
         Clock::fixed(at),
@@ -78,7 +78,7 @@ pub fn checkout_handler(
 
 pub fn webhook_handler(store: &SalesStore, at: OffsetDateTime) -> StripeWebhook {
     StripeWebhook::new(
-        store.clone(),
+        as_function(store, role::STRIPE_WEBHOOK),
         vec![Secret::new(WEBHOOK_SECRET), Secret::new("whsec_previous")],
         Clock::fixed(at),
     )

@@ -1,7 +1,7 @@
 use futures::future::join_all;
 use sales::domain::{EmailAddress, FoundingBenefits, PipelineStage};
 use sales::handlers::CustomerPortal;
-use sales_tests::{apigw_request, fixture, response_json, TestTable};
+use sales_tests::{apigw_request, as_function, fixture, response_json, role, TestTable};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use wiremock::matchers::{method, path};
@@ -268,7 +268,11 @@ async fn a_paid_founding_checkout_makes_a_member_and_an_expired_one_frees_the_sp
         .mount(&portal_stripe)
         .await;
     let portal_config = config(&portal_stripe);
-    let portal = CustomerPortal::new(store.clone(), stripe_client(&portal_config), portal_config);
+    let portal = CustomerPortal::new(
+        as_function(store, role::CUSTOMER_PORTAL),
+        stripe_client(&portal_config),
+        portal_config,
+    );
     let as_user = |email: Option<&str>| {
         let claims = email.map(|e| json!({"email": e, "email_verified": "true", "sub": "user-1"}));
         apigw_request(
@@ -299,8 +303,11 @@ async fn a_paid_founding_checkout_makes_a_member_and_an_expired_one_frees_the_sp
     // With the configuration `salesctl setup` made, every session names it.
     let mut configured = config(&portal_stripe);
     configured.stripe_portal_configuration_id = Some("bpc_agency_os".into());
-    let configured_portal =
-        CustomerPortal::new(store.clone(), stripe_client(&configured), configured);
+    let configured_portal = CustomerPortal::new(
+        as_function(store, role::CUSTOMER_PORTAL),
+        stripe_client(&configured),
+        configured,
+    );
     assert_eq!(
         configured_portal
             .handle(as_user(Some("payer@example.com")))
@@ -328,9 +335,8 @@ async fn a_paid_founding_checkout_makes_a_member_and_an_expired_one_frees_the_sp
     table.drop_table().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_same_event_delivered_concurrently_has_one_effect() {
-    let table = TestTable::new().await;
+sales_tests::on_both_servers!(the_same_event_delivered_concurrently_has_one_effect);
+async fn the_same_event_delivered_concurrently_has_one_effect(table: TestTable) {
     let webhook = webhook_handler(&table.store, now());
     let body = event(
         "evt_checkout.session.completed.json",

@@ -281,9 +281,8 @@ async fn bookings_never_drag_a_later_deal_back() {
     table.drop_table().await;
 }
 
-#[tokio::test]
-async fn a_redelivery_and_concurrent_duplicates_have_one_effect() {
-    let table = TestTable::new().await;
+sales_tests::on_both_servers!(a_redelivery_and_concurrent_duplicates_have_one_effect);
+async fn a_redelivery_and_concurrent_duplicates_have_one_effect(table: TestTable) {
     let body = fixture("cal/BOOKING_CREATED.body.json");
     let handler = cal_handler(&table.store);
     let responses = join_all(
@@ -312,12 +311,11 @@ async fn a_redelivery_and_concurrent_duplicates_have_one_effect() {
     table.drop_table().await;
 }
 
+sales_tests::on_both_servers!(two_first_bookings_of_a_new_attendee_at_once_make_one_lead);
 /// A new attendee's lead is created in the booking's own transaction; two different bookings
 /// of one new attendee at the same time still make one lead, both bookings, one stage change,
 /// and one lead in the summary.
-#[tokio::test]
-async fn two_first_bookings_of_a_new_attendee_at_once_make_one_lead() {
-    let table = TestTable::new().await;
+async fn two_first_bookings_of_a_new_attendee_at_once_make_one_lead(table: TestTable) {
     let email = EmailAddress::parse("twice@example.com").unwrap();
     let bodies: Vec<Vec<u8>> = ["uid-first", "uid-second"]
         .iter()

@@ -248,9 +248,8 @@ async fn both_halves_of_a_reschedule_at_the_same_moment() {
     table.drop_table().await;
 }
 
-#[tokio::test]
-async fn concurrent_duplicate_deliveries_have_one_effect() {
-    let table = TestTable::new().await;
+sales_tests::on_both_servers!(concurrent_duplicate_deliveries_have_one_effect);
+async fn concurrent_duplicate_deliveries_have_one_effect(table: TestTable) {
     let created = body("invitee.created");
     let responses = join_all((0..12).map(|_| send(&table, &created))).await;
     let applied = responses

@@ -12,7 +12,7 @@ use sales::handlers::BookingWebhook;
 use sales::lambda::clock::Clock;
 use sales::lambda::config::Secret;
 use sales::SalesStore;
-use sales_tests::fixture;
+use sales_tests::{as_function, fixture, role};
 use serde_json::Value;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -29,7 +29,7 @@ pub const FEB12: OffsetDateTime = datetime!(2026-02-12 10:00 UTC);
 
 pub fn cal_handler(store: &SalesStore) -> BookingWebhook {
     BookingWebhook::cal(
-        store.clone(),
+        as_function(store, role::CAL_WEBHOOK),
         vec![Secret::new(CAL_SECRET)],
         Clock::fixed(NOW),
     )
@@ -37,7 +37,7 @@ pub fn cal_handler(store: &SalesStore) -> BookingWebhook {
 
 pub fn calendly_handler(store: &SalesStore, at: OffsetDateTime) -> BookingWebhook {
     BookingWebhook::calendly(
-        store.clone(),
+        as_function(store, role::CALENDLY_WEBHOOK),
         vec![Secret::new(CALENDLY_KEY)],
         Clock::fixed(at),
     )

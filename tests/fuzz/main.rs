@@ -15,7 +15,7 @@ use sales::handlers::{BookingWebhook, Clock, CreateCheckout, PipelineApi, Stripe
 use sales::lambda::config::{Config, Secret};
 use sales::providers::stripe::StripeClient;
 use sales::SalesStore;
-use sales_tests::{apigw_request, fixture, iam_request, mutate, TestTable};
+use sales_tests::{apigw_request, as_function, fixture, iam_request, mutate, role, TestTable};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use wiremock::matchers::method;
@@ -102,7 +102,11 @@ async fn signed_mutated_deliveries_and_requests_never_answer_5xx() {
     let clock = Clock::system;
 
     // Stripe: the six handled event types, mutated, then signed.
-    let stripe_hook = StripeWebhook::new(store.clone(), vec![Secret::new(STRIPE_SECRET)], clock());
+    let stripe_hook = StripeWebhook::new(
+        as_function(store, role::STRIPE_WEBHOOK),
+        vec![Secret::new(STRIPE_SECRET)],
+        clock(),
+    );
     let stripe_fixtures: Vec<Value> = sales_tests::STRIPE_EVENT_FIXTURES
         .iter()
         .map(|name| json_fixture(&format!("stripe/{name}")))
@@ -126,7 +130,11 @@ async fn signed_mutated_deliveries_and_requests_never_answer_5xx() {
     }
 
     // Cal.com: hex HMAC of the body, no timestamp.
-    let cal_hook = BookingWebhook::cal(store.clone(), vec![Secret::new(CAL_SECRET)], clock());
+    let cal_hook = BookingWebhook::cal(
+        as_function(store, role::CAL_WEBHOOK),
+        vec![Secret::new(CAL_SECRET)],
+        clock(),
+    );
     let cal_fixtures: Vec<Value> = [
         "BOOKING_CREATED",
         "BOOKING_RESCHEDULED",
@@ -154,8 +162,11 @@ async fn signed_mutated_deliveries_and_requests_never_answer_5xx() {
     }
 
     // Calendly: t=…,v1=… over "{t}.{body}".
-    let calendly_hook =
-        BookingWebhook::calendly(store.clone(), vec![Secret::new(CALENDLY_KEY)], clock());
+    let calendly_hook = BookingWebhook::calendly(
+        as_function(store, role::CALENDLY_WEBHOOK),
+        vec![Secret::new(CALENDLY_KEY)],
+        clock(),
+    );
     let calendly_fixtures: Vec<Value> = [
         "invitee.created",
         "invitee.canceled",
@@ -189,7 +200,12 @@ async fn signed_mutated_deliveries_and_requests_never_answer_5xx() {
     let client = StripeClient::new(config.stripe_api_base.clone(), Secret::new("sk_test_fuzz"))
         .unwrap()
         .with_retry_base(std::time::Duration::from_millis(1));
-    let checkout = CreateCheckout::new(store.clone(), client, config, clock());
+    let checkout = CreateCheckout::new(
+        as_function(store, role::CREATE_CHECKOUT),
+        client,
+        config,
+        clock(),
+    );
     let order =
         json!({"email": "fuzz@example.com", "plan_type": "standard", "company_name": "Acme"});
     for seed in 0..n / 2 {
@@ -210,7 +226,7 @@ async fn signed_mutated_deliveries_and_requests_never_answer_5xx() {
     }
 
     // pipeline: mutated edits of one deal, and lists with mutated queries.
-    let pipeline = PipelineApi::new(store.clone(), clock());
+    let pipeline = PipelineApi::new(as_function(store, role::PIPELINE), clock());
     let lead = store
         .find_or_create_lead(
             &NewLead::new(

@@ -29,7 +29,7 @@ async fn cal_booking(store: &sales::SalesStore, trigger: &str, address: &str, ui
     let bytes = serde_json::to_vec(&body).unwrap();
     let signature = sign_hex(b"cal-secret", &[&bytes]);
     let handler = BookingWebhook::cal(
-        store.clone(),
+        sales_tests::as_function(store, sales_tests::role::CAL_WEBHOOK),
         vec![Secret::new("cal-secret")],
         Clock::fixed(NOW),
     );

@@ -8,7 +8,7 @@ use sales::domain::{EmailAddress, LeadSource, NewLead, PipelineStage, PipelineUp
 use sales::handlers::pipeline::PipelineApi;
 use sales::lambda::clock::Clock;
 use sales::SalesStore;
-use sales_tests::{iam_request, response_json};
+use sales_tests::{as_function, iam_request, response_json, role};
 use serde_json::Value;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -17,7 +17,7 @@ pub const NOW: OffsetDateTime = datetime!(2026-11-25 10:00 UTC);
 pub const SAM: &str = "arn:aws:iam::123456789012:user/sam";
 
 pub fn api(store: &SalesStore) -> PipelineApi {
-    PipelineApi::new(store.clone(), Clock::fixed(NOW))
+    PipelineApi::new(as_function(store, role::PIPELINE), Clock::fixed(NOW))
 }
 
 /// Calls the API as the IAM user Sam.

@@ -1105,3 +1105,48 @@ async fn the_stacks_stripe_key_serves_when_none_is_given_and_a_key_of_the_other_
     assert_eq!(secret.raw().await, before);
     secret.delete().await;
 }
+
+/// Each function reads the stack's secret at cold start as its own role: the functions the
+/// template grants `secretsmanager:GetSecretValue` get their settings from it; the two it does
+/// not (founding-spots, pipeline: they need no secret) are refused as AWS refuses them.
+#[tokio::test]
+async fn functions_read_the_secret_as_their_own_roles() {
+    use sales::lambda::config::Config;
+    use sales_tests::{role, sdk_config_as};
+    let secret = TestSecret::new(&json!({
+        "STRIPE_SECRET_KEY": "sk_test_from_the_secret",
+        "STRIPE_WEBHOOK_SECRET": "whsec_from_the_secret"
+    }))
+    .await;
+    for function in [
+        role::CREATE_CHECKOUT,
+        role::CUSTOMER_PORTAL,
+        role::STRIPE_WEBHOOK,
+        role::CAL_WEBHOOK,
+        role::CALENDLY_WEBHOOK,
+    ] {
+        let sdk = sdk_config_as(function).await;
+        let config = Config::load_with(&sdk, Some(&secret.arn), |_| None)
+            .await
+            .unwrap_or_else(|e| panic!("{function}: {e}"));
+        assert_eq!(
+            config.stripe_secret_key.as_ref().map(|k| k.expose()),
+            Some("sk_test_from_the_secret"),
+            "{function}"
+        );
+    }
+    for function in [role::FOUNDING_SPOTS, role::PIPELINE] {
+        let sdk = sdk_config_as(function).await;
+        let refused = Config::load_with(&sdk, Some(&secret.arn), |_| None)
+            .await
+            .expect_err("no grant, no secret");
+        assert!(
+            refused.to_string().contains("AccessDeniedException")
+                && refused
+                    .to_string()
+                    .contains("secretsmanager:GetSecretValue"),
+            "{function}: {refused}"
+        );
+    }
+    secret.delete().await;
+}

@@ -111,14 +111,13 @@ fn spot(n: i64) -> SpotNumber {
     SpotNumber::new(n).unwrap()
 }
 
+sales_tests::on_both_servers!(two_hundred_concurrent_holds_take_exactly_twenty_spots);
 /// 200 visitors ask for a founding spot at the same moment, on a fresh table, several times:
 /// exactly 20 holds on spots 1..20, and 180 waitlist places 1..180.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_concurrent_holds_take_exactly_twenty_spots() {
-    // Two runs: each goes through the production path (a new lead with every hold), ~45 s.
-    const RUNS: usize = 2;
-    for run in 1..=RUNS {
-        let table = TestTable::new().await;
+async fn two_hundred_concurrent_holds_take_exactly_twenty_spots(table: TestTable) {
+    // Each run goes through the production path (a new lead with every hold).
+    {
+        let run = 1;
         let store = &table.store;
         let started = std::time::Instant::now();
         let outcomes = join_all((0..200).map(|i| {
@@ -139,7 +138,7 @@ async fn two_hundred_concurrent_holds_take_exactly_twenty_spots() {
             }
         }
         println!(
-            "race run {run}/{RUNS}: {} holds, {} waitlisted, in {:?}",
+            "race run {run}: {} holds, {} waitlisted, in {:?}",
             spots.len(),
             positions.len(),
             started.elapsed()
@@ -165,9 +164,8 @@ async fn two_hundred_concurrent_holds_take_exactly_twenty_spots() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_same_email_ten_times_at_once_gets_one_spot() {
-    let table = TestTable::new().await;
+sales_tests::on_both_servers!(the_same_email_ten_times_at_once_gets_one_spot);
+async fn the_same_email_ten_times_at_once_gets_one_spot(table: TestTable) {
     let store = &table.store;
     let outcomes = join_all((0..10).map(|_| {
         // Each attempt is a separate checkout with its own hold reference.
@@ -505,9 +503,8 @@ async fn when_full_visitors_join_the_waitlist_once_with_stable_positions() {
     table.drop_table().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_same_email_joining_the_waitlist_concurrently_gets_one_position() {
-    let table = TestTable::new().await;
+sales_tests::on_both_servers!(the_same_email_joining_the_waitlist_concurrently_gets_one_position);
+async fn the_same_email_joining_the_waitlist_concurrently_gets_one_position(table: TestTable) {
     let store = &table.store;
     let positions = join_all((0..10).map(|_| async move {
         store

@@ -5,12 +5,11 @@ use time::Duration;
 
 use crate::now;
 
+sales_tests::on_both_servers!(fifty_concurrent_records_of_one_delivery_apply_it_once);
 /// Fifty copies of one delivery at once: one is applied, the other 49 are recognised as
 /// duplicates from the record their failed condition returned; long after, still a duplicate;
 /// another provider's delivery with the same id is another delivery.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_records_of_one_delivery_apply_it_once() {
-    let table = TestTable::new().await;
+async fn fifty_concurrent_records_of_one_delivery_apply_it_once(table: TestTable) {
     let store = &table.store;
     let key = DeliveryKey::new("stripe", "evt_1Nrace");
     let records = join_all((0..50).map(|_| store.record_delivery(&key, now()))).await;

@@ -25,9 +25,12 @@ fn advance(stage: PipelineStage) -> PipelineUpdate {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_changes_write_one_history_entry_each_and_keep_the_summary_exact() {
-    let table = TestTable::new().await;
+sales_tests::on_both_servers!(
+    concurrent_changes_write_one_history_entry_each_and_keep_the_summary_exact
+);
+async fn concurrent_changes_write_one_history_entry_each_and_keep_the_summary_exact(
+    table: TestTable,
+) {
     let store = &table.store;
     let mut ids = Vec::new();
     for i in 0..4 {

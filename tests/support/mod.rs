@@ -32,6 +32,59 @@ pub async fn dynamodb_client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&config)
 }
 
+/// The functions of `infra/template.yaml`, by logical id: the roles whose policies the local
+/// server applies (`infra/local/aws_rules.py`).
+pub mod role {
+    pub const FOUNDING_SPOTS: &str = "FoundingSpotsFunction";
+    pub const CREATE_CHECKOUT: &str = "CreateCheckoutFunction";
+    pub const CUSTOMER_PORTAL: &str = "CustomerPortalFunction";
+    pub const STRIPE_WEBHOOK: &str = "StripeWebhookFunction";
+    pub const CAL_WEBHOOK: &str = "CalWebhookFunction";
+    pub const CALENDLY_WEBHOOK: &str = "CalendlyWebhookFunction";
+    pub const PIPELINE: &str = "PipelineFunction";
+}
+
+/// The same table, reached as a function would reach it in AWS: its calls are signed with the
+/// access key `local-<function>`, so the local server checks each one against that function's
+/// policy in the template and refuses what AWS would refuse (`AccessDeniedException`).
+/// Handlers under test get their store from here; set-up and checks keep the unrestricted one.
+pub fn as_function(store: &SalesStore, function: &str) -> SalesStore {
+    let config = store
+        .client()
+        .config()
+        .to_builder()
+        .credentials_provider(Credentials::new(
+            format!("local-{function}"),
+            "test",
+            None,
+            None,
+            "local-role",
+        ))
+        .build();
+    SalesStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        store.table_name(),
+    )
+}
+
+/// The AWS configuration a function loads at cold start, signed as that function (see
+/// [`as_function`]), against the local server.
+pub async fn sdk_config_as(function: &str) -> aws_config::SdkConfig {
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "ap-southeast-2".to_owned());
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .endpoint_url(endpoint())
+        .credentials_provider(Credentials::new(
+            format!("local-{function}"),
+            "test",
+            None,
+            None,
+            "local-role",
+        ))
+        .load()
+        .await
+}
+
 /// A fresh table on the local server, deleted by [`TestTable::drop_table`].
 pub struct TestTable {
     pub store: SalesStore,
@@ -55,6 +108,18 @@ impl TestTable {
             store: SalesStore::new(client, name.clone()),
             name,
         }
+    }
+
+    /// A fresh table under DynamoDB's rules (`infra/local/aws_rules.py`): concurrent
+    /// transactions on an item conflict, and every request takes a few milliseconds, with a tail.
+    pub async fn under_aws_rules() -> TestTable {
+        let table = TestTable::new().await;
+        set_rules(
+            &table.name,
+            serde_json::json!({"conflicts": true, "latency": true}),
+        )
+        .await;
+        table
     }
 
     /// How many items the table holds (a Scan: tests only), to show that a refused request
@@ -86,6 +151,73 @@ impl TestTable {
             .await
             .expect("delete test table");
     }
+}
+
+/// Sets the local server's rules for one table (`infra/local/aws_rules.py`: `conflicts`,
+/// `latency`, `throttle_rate`, `error_rate`, `unprocessed_rate`, `stalled`); `"*"` for all.
+pub async fn set_rules(table: &str, rules: serde_json::Value) {
+    let mut body = rules;
+    body["table"] = serde_json::Value::String(table.to_owned());
+    let response = reqwest::Client::new()
+        .post(format!("{}/_local/rules", endpoint()))
+        .json(&body)
+        .send()
+        .await
+        .expect("the local server's rules endpoint");
+    assert!(
+        response.status().is_success(),
+        "rules refused: {}",
+        response.text().await.unwrap_or_default()
+    );
+}
+
+/// What the rules did to a table's requests: requests, transactions, conflicts, throttled,
+/// errors, unprocessed, stalled.
+pub async fn rule_counts(table: &str) -> serde_json::Value {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/_local/rules?table={table}", endpoint()))
+        .send()
+        .await
+        .expect("the local server's rules endpoint")
+        .json()
+        .await
+        .expect("JSON");
+    answer["counts"].clone()
+}
+
+/// Runs a concurrency test twice: against the plain local server (one request at a time, at
+/// once) and under DynamoDB's rules (conflicts and latency), printing what the rules did.
+/// `test` is an `async fn(TestTable)`.
+#[macro_export]
+macro_rules! on_both_servers {
+    ($test:ident) => {
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn plain() {
+                super::$test($crate::TestTable::new().await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn under_aws_rules() {
+                let table = $crate::TestTable::under_aws_rules().await;
+                let name = table.name.clone();
+                // Spawned, so that what the rules did is printed when the test fails too.
+                let outcome = tokio::spawn(super::$test(table)).await;
+                let counts = $crate::rule_counts(&name).await;
+                eprintln!(
+                    "[aws rules] {}: {} requests, {} transactions, {} conflicts (most on {})",
+                    stringify!($test),
+                    counts["requests"],
+                    counts["transactions"],
+                    counts["conflicts"],
+                    counts["hot_items"]
+                );
+                if let Err(failed) = outcome {
+                    std::panic::resume_unwind(failed.into_panic());
+                }
+            }
+        }
+    };
 }
 
 /// An API Gateway HTTP API (v2) / function URL request, as Lambda delivers it, turned into a
@@ -261,7 +393,8 @@ pub async fn pay_founding_checkout(
     let mut lead = NewLead::new(email.clone(), LeadSource::Checkout);
     lead.company = company.map(str::to_owned);
     let expires = HoldWindow::starting_at(now).hold_expires_at;
-    let (lead, outcome) = store
+    // As the functions that do these in AWS: create-checkout holds, the Stripe webhook pays.
+    let (lead, outcome) = as_function(store, role::CREATE_CHECKOUT)
         .hold_founding_spot(&lead, &HoldRef::generate(), expires, now)
         .await
         .expect("hold");
@@ -283,7 +416,7 @@ pub async fn pay_founding_checkout(
         cause: &Cause::stripe_event(&event),
     };
     let delivery = DeliveryKey::new("stripe", event);
-    match store
+    match as_function(store, role::STRIPE_WEBHOOK)
         .record_payment(&payment, &delivery, now)
         .await
         .expect("payment")

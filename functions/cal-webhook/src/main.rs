@@ -8,7 +8,7 @@ use sales::lambda::runtime::Deps;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     sales::lambda::telemetry::init_logging();
-    let deps = Deps::load().await?;
+    let deps = Deps::load(env!("CARGO_BIN_NAME")).await?;
     let secrets = deps.cal_webhook_secrets()?;
     let handler = &BookingWebhook::cal(deps.store, secrets, Clock::system());
     run(service_fn(move |request: Request| async move {

@@ -7,7 +7,7 @@ use sales::lambda::runtime::Deps;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     sales::lambda::telemetry::init_logging();
-    let deps = Deps::load().await?;
+    let deps = Deps::load(env!("CARGO_BIN_NAME")).await?;
     let stripe = deps.stripe()?;
     let handler = &CustomerPortal::new(deps.store, stripe, deps.config);
     run(service_fn(move |request: Request| async move {

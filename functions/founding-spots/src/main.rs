@@ -8,7 +8,7 @@ use sales::lambda::runtime::Deps;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     sales::lambda::telemetry::init_logging();
-    let deps = Deps::load().await?;
+    let deps = Deps::load(env!("CARGO_BIN_NAME")).await?;
     let cors = Cors::new(deps.config.landing_origin.clone(), "GET, OPTIONS");
     let handler = &FoundingSpots::new(deps.store, cors, Clock::system());
     run(service_fn(move |request: Request| async move {

@@ -9,7 +9,7 @@ use sales::lambda::runtime::Deps;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     sales::lambda::telemetry::init_logging();
-    let deps = Deps::load().await?;
+    let deps = Deps::load(env!("CARGO_BIN_NAME")).await?;
     let handler = &PipelineApi::new(deps.store, Clock::system());
     run(service_fn(move |request: Request| async move {
         Ok::<_, Error>(handler.handle(request).await)

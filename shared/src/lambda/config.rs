@@ -174,8 +174,19 @@ impl Config {
     /// Reads the environment and, when `SECRETS_ID` names a Secrets Manager secret, that
     /// secret's JSON keys (which win over the environment).
     pub async fn load(sdk: &aws_config::SdkConfig) -> Result<Config, ConfigError> {
+        let secret_id = std::env::var("SECRETS_ID").ok().filter(|v| !v.is_empty());
+        Config::load_with(sdk, secret_id.as_deref(), |key| std::env::var(key).ok()).await
+    }
+
+    /// [`Config::load`] with the secret and the plain settings given (tests load as several
+    /// functions at once, without touching the process environment).
+    pub async fn load_with(
+        sdk: &aws_config::SdkConfig,
+        secret_id: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let mut secret_values: HashMap<String, String> = HashMap::new();
-        if let Some(secret_id) = std::env::var("SECRETS_ID").ok().filter(|v| !v.is_empty()) {
+        if let Some(secret_id) = secret_id.map(str::to_owned) {
             let client = aws_sdk_secretsmanager::Client::new(sdk);
             let value = client
                 .get_secret_value()
@@ -202,12 +213,7 @@ impl Config {
                 }
             }
         }
-        Config::from_lookup(|key| {
-            secret_values
-                .get(key)
-                .cloned()
-                .or_else(|| std::env::var(key).ok())
-        })
+        Config::from_lookup(|key| secret_values.get(key).cloned().or_else(|| env(key)))
     }
 
     /// Whether a URL may be used as a redirect target.

@@ -1,9 +1,87 @@
 //! What every function builds once per cold start: AWS configuration, the configuration and
 //! secrets, the DynamoDB store, the Stripe client.
 
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
 use crate::lambda::config::{Config, ConfigError, Secret};
 use crate::providers::stripe::StripeClient;
 use crate::SalesStore;
+
+/// Each function's Lambda timeout (`Timeout` in infra/template.yaml, which tests/deploy checks
+/// against this table), by binary name.
+pub const LAMBDA_TIMEOUTS: [(&str, Duration); 7] = [
+    ("founding-spots", Duration::from_secs(5)),
+    ("create-checkout", Duration::from_secs(15)),
+    ("customer-portal", Duration::from_secs(15)),
+    ("stripe-webhook", Duration::from_secs(10)),
+    ("cal-webhook", Duration::from_secs(10)),
+    ("calendly-webhook", Duration::from_secs(10)),
+    ("pipeline", Duration::from_secs(10)),
+];
+
+/// How long one AWS call (DynamoDB, Secrets Manager) may take, sized to the function's Lambda
+/// timeout.
+///
+/// Without these the SDK waits as long as the socket does: with DynamoDB stalled, a function ran
+/// until Lambda killed it, the visitor waited the whole timeout and a webhook's claim stayed
+/// taken. DynamoDB answers in milliseconds, so an attempt that has not answered in a tenth of
+/// the function's time will not; the SDK then tries again (at most 3 attempts, its standard
+/// jittered backoff) and gives up at a quarter of the function's time. The call then fails as
+/// `StoreError::Unavailable`, which every handler answers with 503 (a provider retries later),
+/// leaving three quarters of the time for a Stripe call and the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsTimeouts {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+    pub max_attempts: u32,
+}
+
+impl AwsTimeouts {
+    pub fn for_lambda_timeout(lambda: Duration) -> Self {
+        let attempt = lambda / 10;
+        AwsTimeouts {
+            connect: attempt.min(Duration::from_secs(1)),
+            attempt,
+            operation: lambda / 4,
+            max_attempts: 3,
+        }
+    }
+
+    /// The timeouts of the function named `binary` (its entry in [`LAMBDA_TIMEOUTS`]; 10 s for a
+    /// name not there, the template's most common timeout).
+    pub fn for_function(binary: &str) -> Self {
+        let lambda = LAMBDA_TIMEOUTS
+            .iter()
+            .find(|(name, _)| *name == binary)
+            .map_or(Duration::from_secs(10), |(_, timeout)| *timeout);
+        AwsTimeouts::for_lambda_timeout(lambda)
+    }
+
+    pub fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+
+    pub fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard().with_max_attempts(self.max_attempts)
+    }
+
+    /// The AWS configuration every client of the function is built from.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(self.timeout_config())
+            .retry_config(self.retry_config())
+            .load()
+            .await
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -23,8 +101,10 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn load() -> Result<Deps, StartupError> {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// Loads what the function named `binary` needs (`env!("CARGO_BIN_NAME")` in its `main`),
+    /// its AWS clients bounded by its timeouts.
+    pub async fn load(binary: &str) -> Result<Deps, StartupError> {
+        let sdk = AwsTimeouts::for_function(binary).sdk_config().await;
         let config = Config::load(&sdk).await?;
         let store = SalesStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),

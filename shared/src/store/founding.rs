@@ -296,9 +296,11 @@ impl SalesStore {
                     return Ok((lead_ref, outcome));
                 }
                 // The spot was taken, this e-mail took one, or the e-mail got its lead
-                // meanwhile: look again, spreading over the free spots.
-                Outcome::Failed(_) => lost_races += 1,
-                Outcome::Retry(_) => {}
+                // meanwhile; or another transaction was writing the same spot (a conflict,
+                // most likely another visitor taking it): look again, spreading over the free
+                // spots. (Retrying the same spot after a conflict sent a launch-day crowd back
+                // to spot 1 together until their attempts ran out.)
+                Outcome::Failed(_) | Outcome::Retry(_) => lost_races += 1,
                 Outcome::Duplicate | Outcome::InProgress => {
                     return Err(StoreError::Rejected("a hold has no delivery".into()))
                 }

@@ -1,5 +1,16 @@
-//! The pipeline summary item (`PIPELINE/SUMMARY`): count, total and weighted value per stage,
-//! moved by every change to a deal in that change's own write, and read in one GetItem.
+//! The pipeline summary: count, total and weighted value per stage, moved by every change to a
+//! deal in that change's own write, and read in one request.
+//!
+//! It is kept in [`SUMMARY_SHARDS`] items (`PIPELINE/SUMMARY#00` … `#15`), not one. Every new
+//! lead's transaction moves the summary, and DynamoDB cancels a transaction that touches an item
+//! another running transaction holds (`TransactionConflict`): with one summary item, a launch-day
+//! burst of new visitors queued on it and ran out of retries (seen under the local rules layer,
+//! `infra/local/aws_rules.py`: 200 simultaneous founding checkouts gave up after 12 attempts).
+//! Each change adds its deltas (ADD only, so changes commute) to one shard picked at random, so
+//! concurrent changes rarely meet; the summary is the sum of the shards, read with one Query of
+//! the `PIPELINE` partition's `SUMMARY` keys (strongly consistent), and stays exactly equal to a
+//! recount. A table written before the shards has a `PIPELINE/SUMMARY` item: the same Query reads
+//! it and adds it in, so nothing needs migrating.
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use rust_decimal::Decimal;
@@ -51,12 +62,21 @@ impl PipelineSummary {
     }
 }
 
+/// How many items the summary is spread over (see the module's documentation).
+pub const SUMMARY_SHARDS: u32 = 16;
+
+/// One shard's sort key, picked at random for each change.
+fn random_shard() -> String {
+    let shard = (uuid::Uuid::new_v4().as_u128() % u128::from(SUMMARY_SHARDS)) as u32;
+    format!("{}#{shard:02}", keys::SUMMARY_SK)
+}
+
 fn attr(stage: PipelineStage, what: &str) -> String {
     format!("{}_{what}", stage.as_str())
 }
 
-/// Adds the summary's share of a change (ADD only, so concurrent changes commute; nothing when
-/// the deltas are empty).
+/// Adds the summary's share of a change to a random shard (ADD only, so concurrent changes
+/// commute; nothing when the deltas are empty).
 pub(crate) fn summary_part(
     write: &mut Write,
     table: &str,
@@ -75,7 +95,7 @@ pub(crate) fn summary_part(
     let update = Update::builder()
         .table_name(table)
         .key(PK, s(keys::SUMMARY_PK))
-        .key(SK, s(keys::SUMMARY_SK))
+        .key(SK, s(random_shard()))
         .update_expression(expression)
         .set_expression_attribute_names(Some(names))
         .set_expression_attribute_values(Some(values))
@@ -88,33 +108,38 @@ pub(crate) fn summary_part(
     Ok(())
 }
 
-fn decode_summary(item: Option<&Item>) -> Result<PipelineSummary, StoreError> {
+fn decode_summary(items: &[Item]) -> Result<PipelineSummary, StoreError> {
     let stages = PipelineStage::ALL
         .into_iter()
         .map(|stage| {
-            let (count, value, weighted) = match item {
-                Some(item) => (
-                    opt_n::<i64>(item, &attr(stage, "count"))?.unwrap_or(0),
-                    opt_n::<Decimal>(item, &attr(stage, "value"))?.unwrap_or_default(),
-                    opt_n::<Decimal>(item, &attr(stage, "weighted"))?.unwrap_or_default(),
-                ),
-                None => (0, Decimal::ZERO, Decimal::ZERO),
-            };
-            Ok(StageSummary {
+            let mut line = StageSummary {
                 stage,
-                count,
-                total_value_aud: value.normalize(),
-                weighted_value_aud: weighted.normalize(),
-            })
+                count: 0,
+                total_value_aud: Decimal::ZERO,
+                weighted_value_aud: Decimal::ZERO,
+            };
+            for item in items {
+                line.count += opt_n::<i64>(item, &attr(stage, "count"))?.unwrap_or(0);
+                line.total_value_aud +=
+                    opt_n::<Decimal>(item, &attr(stage, "value"))?.unwrap_or_default();
+                line.weighted_value_aud +=
+                    opt_n::<Decimal>(item, &attr(stage, "weighted"))?.unwrap_or_default();
+            }
+            line.total_value_aud = line.total_value_aud.normalize();
+            line.weighted_value_aud = line.weighted_value_aud.normalize();
+            Ok(line)
         })
         .collect::<Result<_, StoreError>>()?;
     Ok(PipelineSummary { stages })
 }
 
 impl SalesStore {
-    /// The summary by stage: one GetItem, never a scan.
+    /// The summary by stage: one Query of the summary's shards (at most 16 small items), never
+    /// a scan.
     pub async fn pipeline_summary(&self) -> Result<PipelineSummary, StoreError> {
-        let found = self.get(keys::SUMMARY_PK, keys::SUMMARY_SK).await?;
-        decode_summary(found.as_ref())
+        let shards = self
+            .query_prefix(keys::SUMMARY_PK, keys::SUMMARY_SK)
+            .await?;
+        decode_summary(&shards)
     }
 }

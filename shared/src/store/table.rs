@@ -11,7 +11,7 @@
 //! | stage history entry   | `LEAD#<lead_id>`            | `HISTORY#<version>`   | one per applied stage change, written in the same transaction as the change |
 //! | demo booking          | `LEAD#<lead_id>`            | `BOOKING#<provider>#<id>` | Cal.com uid / Calendly invitee URI; status, times, reschedule links; written with the lead (version bump) |
 //! | e-mail → lead         | `EMAIL#<email>`             | `EMAIL`               | makes the e-mail unique; created with the lead in one transaction |
-//! | pipeline summary      | `PIPELINE`                  | `SUMMARY`             | `<stage>_count/_value/_weighted`, updated in every change's transaction |
+//! | pipeline summary      | `PIPELINE`                  | `SUMMARY#00`…`#15`    | `<stage>_count/_value/_weighted`: each change ADDs to one random shard, in its own transaction |
 //! | founding spot 1..20   | `FOUNDING`                  | `SPOT#01` … `SPOT#20` | `state` held (with `expires_at`, `hold_ref`) or member (with `benefits`) |
 //! | founder by e-mail     | `FOUNDER#<email>`           | `FOUNDER`             | one spot per e-mail; written in the same transaction as the spot |
 //! | waitlist entry        | `WAITLIST`                  | `POS#<000001>`        | in position order |
@@ -45,7 +45,7 @@
 //! | a lead with its bookings, by e-mail     | Query `by_email` (eventually consistent; then, if stale, GetItem `EMAIL#` + Query `LEAD#…`) |
 //! | record a booking event                  | TransactWriteItems: lead (condition on `version`, or a condition check when nothing changes), bookings, history, summary, delivery record |
 //! | change a deal                           | TransactWriteItems: lead (condition on `version`), history entry, summary |
-//! | pipeline summary by stage               | GetItem `PIPELINE/SUMMARY` (never a scan) |
+//! | pipeline summary by stage               | Query `PIPELINE` `begins_with(sk, SUMMARY)`: the 16 shards, summed (never a scan) |
 //! | deals in a stage / of a rep, by due date| Query `by_stage` / `by_assignee` |
 //! | founding figures, free spots, members   | Query `FOUNDING` (≤ 20 small items, one request) |
 //! | hold / confirm / release a spot         | TransactWriteItems: spot + founder-by-e-mail, conditions on state, expiry and `hold_ref` |

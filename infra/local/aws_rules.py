@@ -317,6 +317,8 @@ class Rules:
     error_rate: float = 0.0
     unprocessed_rate: float = 0.0
     stalled: bool = False
+    # A fixed latency instead of the random one (tests that need a long, known window).
+    latency_ms: float = 0.0
 
     @staticmethod
     def from_json(value: dict) -> "Rules":
@@ -598,7 +600,10 @@ class AwsRules:
                 {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "Internal server error"},
                 "InternalServerError",
             )
-        wait = latency_seconds(self.rng) if rules.latency else 0.0
+        if rules.latency_ms:
+            wait = rules.latency_ms / 1000
+        else:
+            wait = latency_seconds(self.rng) if rules.latency else 0.0
         held = []
         if rules.conflicts and operation in ("TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem"):
             keys = item_keys(operation, body, self.key_names)

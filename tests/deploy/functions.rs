@@ -286,3 +286,51 @@ fn business_alarms_watch_the_namespace_the_code_emits_to() {
         );
     }
 }
+
+/// Each function's AWS clients are bounded by its Lambda timeout: the table the code sizes them
+/// from (`LAMBDA_TIMEOUTS`) is the template's `Timeout`, and the bounds leave the function time to
+/// answer (503) after DynamoDB stops answering, and, for the two that call Stripe, time for
+/// Stripe's own worst case (3 attempts of 3 s with 0.2 + 0.4 s pauses) after a slow DynamoDB.
+#[test]
+fn aws_client_timeouts_are_sized_to_each_functions_lambda_timeout() {
+    use sales::lambda::runtime::{AwsTimeouts, LAMBDA_TIMEOUTS};
+    use std::time::Duration;
+    let template = template::template();
+    let functions = template_functions(&template);
+    let table: BTreeMap<String, Duration> = LAMBDA_TIMEOUTS
+        .iter()
+        .map(|(name, timeout)| ((*name).to_owned(), *timeout))
+        .collect();
+    assert_eq!(
+        table.keys().collect::<BTreeSet<_>>(),
+        functions.keys().collect::<BTreeSet<_>>(),
+        "LAMBDA_TIMEOUTS names every function of the template, and only those"
+    );
+    let stripe_worst = Duration::from_millis(3 * 3000 + 200 + 400);
+    for (binary, (id, function)) in &functions {
+        let seconds = property(&template, function, "Timeout")
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("{id}: a literal Timeout"));
+        let lambda = Duration::from_secs(seconds);
+        assert_eq!(table[binary], lambda, "{id}: Timeout {seconds} s");
+        let t = AwsTimeouts::for_function(binary);
+        assert!(
+            t.connect <= t.attempt && t.attempt < t.operation,
+            "{id}: {t:?}"
+        );
+        assert!(
+            t.operation <= lambda / 4,
+            "{id}: one AWS operation may take at most a quarter of the function's time: {t:?}"
+        );
+        assert!(t.max_attempts >= 2, "{id}: a transient error gets a retry");
+        let calls_stripe = environment(&template, function)
+            .contains_key("STRIPE_FOUNDING_PRICE_ID")
+            || binary == "customer-portal";
+        if calls_stripe {
+            assert!(
+                t.operation + stripe_worst < lambda,
+                "{id}: a slow DynamoDB call and Stripe's worst case fit in {seconds} s"
+            );
+        }
+    }
+}

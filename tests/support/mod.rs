@@ -235,6 +235,37 @@ pub fn apigw_request(
     apigw_event(method, path, "", headers, body, base64_body, authorizer)
 }
 
+/// The same request from another client address (`requestContext.http.sourceIp`, as API
+/// Gateway reports the caller).
+pub fn from_address(mut request: lambda_http::Request, ip: &str) -> lambda_http::Request {
+    use lambda_http::request::RequestContext;
+    if let Some(RequestContext::ApiGatewayV2(context)) =
+        request.extensions_mut().get_mut::<RequestContext>()
+    {
+        context.http.source_ip = Some(ip.to_owned());
+    }
+    request
+}
+
+/// A store whose AWS calls are bounded as a deployed function's are
+/// ([`sales::lambda::runtime::AwsTimeouts`]).
+pub fn with_timeouts(
+    store: &SalesStore,
+    timeouts: sales::lambda::runtime::AwsTimeouts,
+) -> SalesStore {
+    let config = store
+        .client()
+        .config()
+        .to_builder()
+        .timeout_config(timeouts.timeout_config())
+        .retry_config(timeouts.retry_config())
+        .build();
+    SalesStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        store.table_name(),
+    )
+}
+
 /// A request to a route with IAM authorization, as API Gateway passes it after checking the
 /// caller's SigV4 signature (`user_arn: None`: no identity, as through `cargo lambda watch`).
 pub fn iam_request(

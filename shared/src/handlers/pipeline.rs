@@ -2,7 +2,7 @@
 //!
 //! | route | answer |
 //! |-------|--------|
-//! | `GET /pipeline/summary` | per stage: count, total and weighted `deal_value_aud` (one GetItem) |
+//! | `GET /pipeline/summary` | per stage: count, total and weighted `deal_value_aud` (one Query of the summary's 16 shards) |
 //! | `GET /pipeline/leads?stage=&assigned_to=&due_before=&limit=&cursor=` | deals by next action date, paginated |
 //! | `GET /pipeline/leads/{lead_id}` | lead, pipeline record, history, bookings, billing |
 //! | `POST /pipeline/leads` | `{email, name?, company?, source?}` → 201 new, 200 existing |

@@ -299,8 +299,14 @@ impl SalesStore {
                 // meanwhile; or another transaction was writing the same spot (a conflict,
                 // most likely another visitor taking it): look again, spreading over the free
                 // spots. (Retrying the same spot after a conflict sent a launch-day crowd back
-                // to spot 1 together until their attempts ran out.)
-                Outcome::Failed(_) | Outcome::Retry(_) => lost_races += 1,
+                // to spot 1 together until their attempts ran out.) After a throttle, the same
+                // spot again.
+                Outcome::Failed(_) => lost_races += 1,
+                retry @ Outcome::Retry(_) => {
+                    if retry.is_conflict() {
+                        lost_races += 1;
+                    }
+                }
                 Outcome::Duplicate | Outcome::InProgress => {
                     return Err(StoreError::Rejected("a hold has no delivery".into()))
                 }

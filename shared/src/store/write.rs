@@ -141,6 +141,14 @@ pub(crate) enum Outcome {
     Retry(String),
 }
 
+impl Outcome {
+    /// A retry because another transaction was writing one of the items (not a throttle or a
+    /// server error): whoever it was may be taking what this write wanted.
+    pub(crate) fn is_conflict(&self) -> bool {
+        matches!(self, Outcome::Retry(reason) if reason.contains("TransactionConflict"))
+    }
+}
+
 /// What the decoder makes of a cancellation, before the delivery record is looked at.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Decoded {

@@ -6,14 +6,19 @@
 #   3. the Stripe stand-in on 127.0.0.1:12111 (infra/local/stripe_standin.py), unless
 #      STRIPE_SECRET_KEY is set in the environment (real Stripe test mode)
 #   4. the landing page example (web/) on http://127.0.0.1:8080 (infra/local/landing.py)
-#   5. `cargo lambda watch`: every function under functions/ at
-#      http://127.0.0.1:9000/lambda-url/<name>/, several instances per function
+#   5. `cargo lambda watch`: every function under functions/, several instances per function, on
+#      an internal port (WATCH_INTERNAL_PORT, 9001)
+#   6. the local API gateway on http://127.0.0.1:9000 (infra/local/gateway.py): the template's
+#      HTTP API routes (/billing/…, /pipeline/…, /founding/…) with its CORS, JWT authorizer (a
+#      local issuer), AWS_IAM and throttling, and every function's URL at /lambda-url/<name>/;
+#      both pass the caller's own address to the function as its sourceIp
 #
-# Ctrl-C (or SIGTERM/SIGHUP) stops what this script started, by PID: the watch process group and
-# the function instances it started, the stand-in, the landing page server, and the DynamoDB
-# server if this script started it (one already running is left alone).
+# Ctrl-C (or SIGTERM/SIGHUP) stops what this script started, by PID: the gateway, the watch process
+# group and the function instances it started, the stand-in, the landing page server, and the
+# DynamoDB server if this script started it (one already running is left alone).
 #
-# Settings, from the environment: DYNAMODB_PORT (8000), WATCH_PORT (9000), STRIPE_STANDIN_PORT
+# Settings, from the environment: DYNAMODB_PORT (8000), WATCH_PORT (the gateway's port, 9000),
+# WATCH_INTERNAL_PORT (cargo lambda watch's own port, 9001), STRIPE_STANDIN_PORT
 # (12111), DEV_CONCURRENCY (instances per function, 4), DEV_WARM (1: build every function at
 # start by calling it once with a GET; 0: build on first use), DEV_RELOAD (1: rebuild a function
 # when its code changes; 0: --ignore-changes), DEV_TIMEOUT (seconds an invocation may take, a
@@ -42,7 +47,10 @@ cd "$root"
 export DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 export STRIPE_STANDIN_PORT="${STRIPE_STANDIN_PORT:-12111}"
 export TABLE_NAME="${TABLE_NAME:-agency-sales}"
+# WATCH_PORT keeps its name (make invoke, send_webhook and the docs use it): it is where the
+# functions are reached, now through the gateway; watch itself listens on WATCH_INTERNAL_PORT.
 watch_port="${WATCH_PORT:-9000}"
+internal_port="${WATCH_INTERNAL_PORT:-$((watch_port + 1))}"
 concurrency="${DEV_CONCURRENCY:-4}"
 warm="${DEV_WARM:-1}"
 python="$root/.venv/bin/python"
@@ -134,6 +142,10 @@ if listening "$watch_port"; then
   echo "port $watch_port is in use (another 'make dev'?); set WATCH_PORT to use another" >&2
   exit 1
 fi
+if listening "$internal_port"; then
+  echo "port $internal_port is in use; set WATCH_INTERNAL_PORT to another free port for cargo lambda watch" >&2
+  exit 1
+fi
 
 # --- 1. DynamoDB and the table -------------------------------------------------------------
 if infra/local/dynamodb.sh status; then
@@ -182,54 +194,70 @@ if [[ -f web/example.html && -n $landing_port ]]; then
     say "port $landing_port is in use: not serving the landing page example (web/) there"
   else
     start "the landing page" "$state/landing.log" \
-      "$python" infra/local/landing.py --port "$landing_port" --functions "$base"
+      "$python" infra/local/landing.py --port "$landing_port" --api "$base"
     landing="http://127.0.0.1:$landing_port/"
   fi
 fi
 
 # --- 5. the functions ---------------------------------------------------------------------
 mapfile -t functions < <("$python" infra/local/functions.py)
-# Nothing of the shell's AWS or Secrets Manager setup may leak into the local functions.
+# Nothing of the shell's AWS or Secrets Manager setup may leak into the local functions. Each
+# function signs its AWS calls with its own access key id, local-<its logical id in the template>
+# ([package.metadata.lambda.watch.env] in functions/<name>/Cargo.toml, which watch applies over
+# .env.dev), so that the local IAM check can apply that function's policy.
 reload=()
 [[ ${DEV_RELOAD:-1} == 0 ]] && reload=(--ignore-changes)
 start "cargo lambda watch" - env -u SECRETS_ID -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
   -u AWS_ENDPOINT_URL cargo lambda watch --env-file "$env_file" "${reload[@]}" \
-  --invoke-address 127.0.0.1 --invoke-port "$watch_port" --concurrency "$concurrency" --disable-cors \
+  --invoke-address 127.0.0.1 --invoke-port "$internal_port" --concurrency "$concurrency" --disable-cors \
   --timeout "${DEV_TIMEOUT:-900}"
-for _ in $(seq 1 300); do listening "$watch_port" && break; sleep 0.2; done
-listening "$watch_port" || { echo "cargo lambda watch did not open port $watch_port" >&2; exit 1; }
+for _ in $(seq 1 300); do listening "$internal_port" && break; sleep 0.2; done
+listening "$internal_port" || { echo "cargo lambda watch did not open port $internal_port" >&2; exit 1; }
+
+# --- 6. the API gateway, in front of watch ---------------------------------------------------
+# watch builds every event with sourceIp 127.0.0.1 and knows nothing of the template's HTTP API,
+# so every request, function URLs included, goes through the gateway (infra/local/README.md).
+: >"$state/gateway-access.log"
+start "the API gateway" "$state/gateway.log" \
+  "$python" infra/local/gateway.py --port "$watch_port" --watch "http://127.0.0.1:$internal_port" \
+  --env-file "$env_file" --access-log "$state/gateway-access.log"
+for _ in $(seq 1 100); do listening "$watch_port" && break; sleep 0.1; done
+if ! listening "$watch_port"; then
+  echo "the API gateway did not start; its log:" >&2
+  cat "$state/gateway.log" >&2
+  exit 1
+fi
 
 banner() {
-  local f url
+  local f
   echo
-  say "Functions (cargo lambda watch, $concurrency instances each; the first call builds one):"
+  say "The API (infra/template.yaml's HTTP API, local gateway at $base; log .local/dev/gateway.log):"
+  "$python" infra/local/gateway.py --print-routes --env-file "$env_file" --port "$watch_port" | sed 's/^/    /'
+  echo
+  say "Function URLs (cargo lambda watch, $concurrency instances each; the first call builds one):"
   for f in "${functions[@]}"; do printf '    %-18s %s\n' "$f" "$base/lambda-url/$f/"; done
   echo
   say "Try them:"
+  echo "    curl -s $base/billing/founding-spots"
+  echo "    curl -s -X POST $base/billing/create-checkout -H 'content-type: application/json' \\"
+  echo "         -d '{\"email\":\"ada@example.com\",\"plan_type\":\"founding\",\"company_name\":\"Acme Pty Ltd\"}'"
+  if [[ $mode == standin ]]; then
+    echo "      then open its checkout_url, or pay without a browser:"
+    echo "    curl -s -X POST http://127.0.0.1:$STRIPE_STANDIN_PORT/checkout/<session_id>/pay     # or /expire"
+  fi
+  echo "    # signed in (a dev token from the local issuer; ada@example.com needs a paid checkout first):"
+  echo "    token=\$(curl -s -X POST $base/local-issuer/token -d '{\"email\":\"ada@example.com\"}' | $python -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+  echo "    curl -s -X POST $base/billing/customer-portal -H \"Authorization: Bearer \$token\""
+  echo "    # the sales team's routes (AWS_IAM: any SigV4 Authorization header; the key id names the caller):"
+  echo "    curl -s $base/pipeline/summary -H 'Authorization: AWS4-HMAC-SHA256 Credential=AKIDLOCALSALES/20260101/ap-southeast-2/execute-api/aws4_request, SignedHeaders=host, Signature=00'"
   for f in "${functions[@]}"; do
-    url="$base/lambda-url/$f/"
     case $f in
-      founding-spots)
-        echo "    curl -s $url" ;;
-      create-checkout)
-        echo "    curl -s -X POST $url -H 'content-type: application/json' \\"
-        echo "         -d '{\"email\":\"ada@example.com\",\"plan_type\":\"founding\",\"company_name\":\"Acme Pty Ltd\"}'"
-        if [[ $mode == standin ]]; then
-          echo "      then open its checkout_url, or pay without a browser:"
-          echo "    curl -s -X POST http://127.0.0.1:$STRIPE_STANDIN_PORT/checkout/<session_id>/pay     # or /expire"
-        fi ;;
-      customer-portal)
-        echo "    make invoke FUNCTION=customer-portal EVENT=signed-in   # events/customer-portal/signed-in.json"
-        echo "      (the caller is the JWT's email claim, which API Gateway passes and a function URL"
-        echo "       cannot: invoke with an API Gateway event; ada@example.com needs a paid checkout first)" ;;
       stripe-webhook)
         echo "    make send-webhook PROVIDER=stripe EVENT=checkout.session.completed EMAIL=lin@example.com" ;;
       cal-webhook)
         echo "    make send-webhook PROVIDER=cal EVENT=BOOKING_CREATED EMAIL=ada@example.com" ;;
       calendly-webhook)
         echo "    make send-webhook PROVIDER=calendly EVENT=invitee.created EMAIL=grace@example.com" ;;
-      *)
-        echo "    curl -s $url" ;;
     esac
   done
   if [[ -n $landing ]]; then

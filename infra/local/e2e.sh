@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `make e2e`: the local stack (`make dev`) in the background, then against it, over real HTTP:
+# `make e2e`: the local stack (`make dev`) in the background, then against it, over real HTTP and
+# through the local API gateway (infra/local/gateway.py) as in production:
 #   1. the landing-page widget in headless Chromium (tests/browser/widget.test.mjs), on the fresh
-#      table `make dev` made;
+#      table `make dev` made; it also signs in and opens the billing portal;
 #   2. the end-to-end test (cargo test -p sales-tests --test e2e), which empties the table for
-#      each of its scenarios;
+#      each of its scenarios, and checks the gateway: CORS, the JWT authorizer, IAM, throttling,
+#      and callers on 127.0.0.2 / 127.0.0.3 reaching the functions as themselves;
 # then stops the stack (SIGTERM to make dev, which stops what it started, by PID).
 #
 # Installs what it needs: Debian's chromium (when /usr/bin/chromium is missing and apt-get can
@@ -48,7 +50,8 @@ stop() {
     for _ in $(seq 1 1500); do kill -0 -- "-$dev" 2>/dev/null || break; sleep 0.2; done
     kill -KILL -- "-$dev" 2>/dev/null || true
     local port open=()
-    for port in "${DYNAMODB_PORT:-8000}" "${WATCH_PORT:-9000}" "${STRIPE_STANDIN_PORT:-12111}" 8080; do
+    for port in "${DYNAMODB_PORT:-8000}" "${WATCH_PORT:-9000}" "${WATCH_INTERNAL_PORT:-$(( ${WATCH_PORT:-9000} + 1 ))}" \
+      "${STRIPE_STANDIN_PORT:-12111}" 8080; do
       if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then open+=("$port"); fi
     done
     if [[ ${#open[@]} -gt 0 ]]; then
@@ -84,12 +87,16 @@ say "stack ready after $(( $(date +%s) - started )) s"
 if [[ ${E2E_SKIP_BROWSER:-0} != 1 ]]; then
   say "browser test (Chromium)…"
   WIDGET_URL="http://127.0.0.1:8080/" \
-  CHECKOUT_URL="http://127.0.0.1:${WATCH_PORT:-9000}/lambda-url/create-checkout/billing/create-checkout" \
+  API_URL="http://127.0.0.1:${WATCH_PORT:-9000}" \
+  CHECKOUT_URL="http://127.0.0.1:${WATCH_PORT:-9000}/billing/create-checkout" \
   STANDIN_URL="http://127.0.0.1:${STRIPE_STANDIN_PORT:-12111}" \
   SCREENSHOTS="$root/target/browser-screenshots" \
     node tests/browser/widget.test.mjs
 fi
 
 say "end-to-end test over HTTP…"
-cargo test -p sales-tests --test e2e -- --test-threads=1
+E2E_API_URL="http://127.0.0.1:${WATCH_PORT:-9000}" \
+E2E_FUNCTIONS_URL="http://127.0.0.1:${WATCH_PORT:-9000}/lambda-url" \
+E2E_GATEWAY_ACCESS_LOG="$root/.local/dev/gateway-access.log" \
+  cargo test -p sales-tests --test e2e -- --test-threads=1
 say "passed"

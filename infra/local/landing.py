@@ -3,7 +3,7 @@
 that .env.dev allows (LANDING_ORIGIN, ALLOWED_REDIRECT_ORIGINS), with the pages checkout and the
 portal send people back to:
 
-    /                 web/example.html, its function URLs pointed at this `make dev`
+    /                 web/example.html, its API base pointed at this `make dev`'s gateway
     /<file>           web/<file> (the widget's JS and CSS)
     /welcome          CHECKOUT_SUCCESS_URL: "payment received", with the session id
     /pricing          CHECKOUT_CANCEL_URL: "checkout cancelled", a link back
@@ -30,7 +30,7 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{tit
 
 
 class Handler(BaseHTTPRequestHandler):
-    functions_base = EXAMPLE_BASE
+    api_base = EXAMPLE_BASE
 
     def log_message(self, fmt, *args):
         print(f"[landing] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}", file=sys.stderr, flush=True)
@@ -66,7 +66,7 @@ class Handler(BaseHTTPRequestHandler):
             body = f.read()
         content_type = mimetypes.guess_type(file)[0] or "application/octet-stream"
         if content_type == "text/html":
-            body = body.replace(EXAMPLE_BASE.encode(), self.functions_base.rstrip("/").encode())
+            body = body.replace(EXAMPLE_BASE.encode(), self.api_base.rstrip("/").encode())
             content_type += "; charset=utf-8"
         self.send(200, body, content_type)
 
@@ -77,9 +77,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--functions", default=EXAMPLE_BASE, help="cargo lambda watch's address")
+    # The widget calls the API as in production (data-api-base + /billing/…): the local gateway.
+    parser.add_argument("--api", "--functions", dest="api", default=EXAMPLE_BASE,
+                        help="the local API gateway's URL (make dev's http://127.0.0.1:9000)")
     args = parser.parse_args()
-    Handler.functions_base = args.functions
+    Handler.api_base = args.api
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     print(f"[landing] http://{args.host}:{args.port}/ serves {WEB}", file=sys.stderr, flush=True)

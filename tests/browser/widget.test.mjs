@@ -1,11 +1,13 @@
 // The landing-page widget in a real browser (Debian's Chromium, driven by playwright-core)
-// against the local stack that `make e2e` starts: live count, a bad e-mail, a founding checkout
-// through the Stripe stand-in's page and back, sold out with a waitlist position, a phone-width
-// screen. Saves a screenshot of each state.
+// against the local stack that `make e2e` starts, through the local API gateway as in production:
+// live count, a bad e-mail, a founding checkout through the Stripe stand-in's page and back, the
+// payer signed in (a token from the gateway's local issuer) opening the billing portal, sold out
+// with a waitlist position, a phone-width screen. Saves a screenshot of each state.
 //
 // Environment (make e2e sets it):
 //   WIDGET_URL       the landing page example, e.g. http://127.0.0.1:8080/ (make dev serves it)
-//   CHECKOUT_URL     create-checkout, e.g. http://127.0.0.1:9000/lambda-url/create-checkout/billing/create-checkout
+//   API_URL          the local API gateway, e.g. http://127.0.0.1:9000 (the HTTP API's routes)
+//   CHECKOUT_URL     create-checkout, e.g. http://127.0.0.1:9000/billing/create-checkout
 //   STANDIN_URL      the Stripe stand-in, e.g. http://127.0.0.1:12111
 //   SCREENSHOTS      where to save the screenshots (default target/browser-screenshots)
 //   CHROMIUM         the browser (default /usr/bin/chromium)
@@ -25,7 +27,8 @@ const env = (name, fallback) => {
 };
 
 const WIDGET_URL = env("WIDGET_URL");
-const CHECKOUT_URL = env("CHECKOUT_URL");
+const API_URL = env("API_URL", "http://127.0.0.1:9000");
+const CHECKOUT_URL = env("CHECKOUT_URL", `${API_URL}/billing/create-checkout`);
 const STANDIN_URL = env("STANDIN_URL", "http://127.0.0.1:12111");
 const SHOTS = resolve(env("SCREENSHOTS", "target/browser-screenshots"));
 const STANDIN_KEY = "sk_test_local_standin";
@@ -76,13 +79,19 @@ async function standinSessions(email) {
   return body.data.filter((s) => s.customer_email === email);
 }
 
-/** A founding member made over HTTP: checkout, then "Pay" through the stand-in. */
+/** A founding member made over HTTP: checkout, then "Pay" through the stand-in. The gateway
+ * throttles create-checkout as the template says (burst 10, 5/s): a 429 is waited out. */
 async function payFounding(email) {
-  const response = await fetch(CHECKOUT_URL, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ email, plan_type: "founding" }),
-  });
+  let response;
+  for (let attempt = 0; ; attempt += 1) {
+    response = await fetch(CHECKOUT_URL, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email, plan_type: "founding" }),
+    });
+    if (response.status !== 429 || attempt === 20) break;
+    await new Promise((done) => setTimeout(done, 300));
+  }
   const body = await response.json();
   assert.equal(response.status, 200, JSON.stringify(body));
   const paid = await fetch(`${STANDIN_URL}/checkout/${body.session_id}/pay`, { method: "POST" });
@@ -131,20 +140,52 @@ try {
   const after = await bannerBecomes(page, /19 of 20 founding spots left/);
   await shot(page, "5-after-payment.png", `back on the landing page after paying: "${after}"`);
 
-  // 5. Sold out: 19 more members, then the banner and the waitlist.
+  // 5. Signed in, the payer opens the billing portal. The token comes from the gateway's local
+  // issuer; the page's script calls POST /billing/customer-portal with it, cross-origin, so the
+  // browser sends a CORS preflight (Authorization header) that the gateway answers as the
+  // template's CorsConfiguration says, and the JWT authorizer passes the e-mail claim on.
+  const issued = await fetch(`${API_URL}/local-issuer/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email: founder, email_verified: true }),
+  });
+  assert.equal(issued.status, 200);
+  const { access_token: token } = await issued.json();
+  const portalCall = (bearer) => page.evaluate(async ({ url, bearer }) => {
+    const headers = { "Content-Type": "application/json" };
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
+    const response = await fetch(url, { method: "POST", headers, body: "{}" });
+    return { status: response.status, body: await response.json() };
+  }, { url: `${API_URL}/billing/customer-portal`, bearer });
+  const signedOut = await portalCall(null);
+  assert.deepEqual(signedOut, { status: 401, body: { message: "Unauthorized" } }, "no token: the authorizer's 401");
+  const forged = await portalCall(token.slice(0, -4) + (token.endsWith("AAAA") ? "BBBB" : "AAAA"));
+  assert.equal(forged.status, 401, "a token whose signature does not verify");
+  const portal = await portalCall(token);
+  assert.equal(portal.status, 200, JSON.stringify(portal));
+  assert.ok(portal.body.portal_url.startsWith(`${STANDIN_URL}/portal/`), portal.body.portal_url);
+  await page.goto(portal.body.portal_url);
+  await page.getByText(founder).first().waitFor();
+  await shot(page, "6-portal.png", `signed in as ${founder}: the billing portal from POST /billing/customer-portal`);
+  await page.getByRole("link", { name: /Return to/ }).click();
+  await page.waitForURL((url) => url.pathname === "/account");
+  await shot(page, "7-account.png", `back from the portal: ${page.url()}`);
+  await page.goto(WIDGET_URL);
+
+  // 6. Sold out: 19 more members, then the banner and the waitlist.
   for (let n = 0; n < 19; n += 1) {
     await payFounding(`member-${n}-${Date.now()}@example.com`);
   }
   const soldOut = await bannerBecomes(page, /All 20 founding spots are taken/);
   assert.equal(await page.getByRole("button", { name: "Join the waitlist" }).count(), 1);
-  await shot(page, "6-sold-out.png", `all 20 taken: "${soldOut}"`);
+  await shot(page, "8-sold-out.png", `all 20 taken: "${soldOut}"`);
   await page.getByLabel("Work e-mail").fill(`late-${Date.now()}@example.com`);
   await page.getByRole("button", { name: "Join the waitlist" }).click();
   const waitlisted = await status(page).filter({ hasText: "on the waitlist" }).textContent();
   assert.match(waitlisted, /You are number \d+ on the waitlist/);
-  await shot(page, "7-waitlisted.png", `the 409 founding_full answer with its position: "${waitlisted}"`);
+  await shot(page, "9-waitlisted.png", `the 409 founding_full answer with its position: "${waitlisted}"`);
 
-  // 6. A phone-width screen: nothing wider than the screen, the form usable.
+  // 7. A phone-width screen: nothing wider than the screen, the form usable.
   const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
   const small = await phone.newPage();
   await small.goto(WIDGET_URL);
@@ -155,7 +196,7 @@ try {
   const box = await small.getByRole("button", { name: "Book a Demo" }).boundingBox();
   assert.ok(box && box.height >= 44, "touch targets are at least 44px tall");
   assert.equal(await small.getByRole("button", { name: "Book a Demo" }).getAttribute("data-cal-link"), "keiracom/demo");
-  await shot(small, "8-phone.png", "the widget at 375px wide");
+  await shot(small, "10-phone.png", "the widget at 375px wide");
 
   console.log(`widget test: passed (${shots.length} screenshots in ${SHOTS})`);
 } finally {

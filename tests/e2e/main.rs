@@ -1,13 +1,18 @@
-//! End to end over real HTTP: the functions under `cargo lambda watch`, the Stripe stand-in and
-//! the local DynamoDB server, as `make dev` runs them. `make e2e` starts that stack, runs this
-//! test (`cargo test -p sales-tests --test e2e`; `cargo test --workspace` skips it, the stack is
-//! not up there) and stops the stack.
+//! End to end over real HTTP: the functions under `cargo lambda watch` behind the local API
+//! gateway (infra/local/gateway.py: the template's HTTP API routes, and the function URLs), the
+//! Stripe stand-in and the local DynamoDB server, as `make dev` runs them. `make e2e` starts that
+//! stack, runs this test (`cargo test -p sales-tests --test e2e`; `cargo test --workspace` skips
+//! it, the stack is not up there) and stops the stack.
+//!
+//! The landing page's calls go to the API's routes (`/billing/…`), the webhooks to the function
+//! URLs (`/lambda-url/<function>/`), as in production.
 //!
 //! Each scenario starts from an empty table (the stack's table is deleted and created again), so
 //! the scenarios run one at a time (`--test-threads=1`, as `make e2e` does).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use sales::domain::signature::sign_hex;
@@ -18,8 +23,13 @@ use serde_json::{json, Value};
 
 /// The stack's settings: `.env.dev` (written by `make dev`), overridable from the environment.
 struct Stack {
+    /// The HTTP API's base URL (the gateway).
+    api: String,
+    /// The function URLs' base (`…/lambda-url`, on the gateway's port).
     functions: String,
     standin: String,
+    /// The gateway's access log, in the template's AccessLogSettings format.
+    access_log: String,
     settings: HashMap<String, String>,
     http: reqwest::Client,
     store: SalesStore,
@@ -45,15 +55,25 @@ impl Stack {
                 .or_else(|| settings.get(key).cloned())
                 .unwrap_or_else(|| default.to_owned())
         };
-        let functions = get("E2E_FUNCTIONS_URL", "http://127.0.0.1:9000/lambda-url");
+        let api = get("E2E_API_URL", "http://127.0.0.1:9000");
+        let functions = get("E2E_FUNCTIONS_URL", &format!("{api}/lambda-url"));
         let standin = get("E2E_STANDIN_URL", "http://127.0.0.1:12111");
+        let access_log = get(
+            "E2E_GATEWAY_ACCESS_LOG",
+            &format!(
+                "{}/../.local/dev/gateway-access.log",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+        );
         let endpoint = get("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000");
         let table_name = get("TABLE_NAME", table::DEFAULT_TABLE_NAME);
         let client = sales_tests::dynamodb_client_at(&endpoint).await;
         let store = SalesStore::new(client, table_name);
         Stack {
+            api,
             functions,
             standin,
+            access_log,
             settings,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
@@ -80,6 +100,12 @@ impl Stack {
             .unwrap_or_else(|| panic!("{key} is not in .env.dev"))
     }
 
+    /// A route of the HTTP API, e.g. `/billing/founding-spots`.
+    fn route(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+
+    /// A function's URL, e.g. `cal-webhook` and `/`.
     fn url(&self, function: &str, path: &str) -> String {
         format!(
             "{}/{function}/{}",
@@ -98,13 +124,66 @@ impl Stack {
         )
     }
 
-    async fn founding_checkout(&self, email: &str) -> (u16, Value) {
+    /// One POST /billing/create-checkout, as it comes back (a 429 included).
+    async fn founding_checkout_once(&self, email: &str) -> (u16, Value) {
         self.send(
             self.http
-                .post(self.url("create-checkout", "billing/create-checkout"))
+                .post(self.route("/billing/create-checkout"))
                 .json(&json!({"email": email, "plan_type": "founding", "company_name": "Acme"})),
         )
         .await
+    }
+
+    /// A founding checkout by a client that waits out the route's throttle (the template allows
+    /// create-checkout a burst of 10 and 5 per second), as the widget asks people to.
+    async fn founding_checkout(&self, email: &str) -> (u16, Value) {
+        for _ in 0..40 {
+            let (status, body) = self.founding_checkout_once(email).await;
+            if status != 429 {
+                return (status, body);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("create-checkout throttled {email} for 10 s");
+    }
+
+    /// A dev token for `email` from the gateway's local issuer; `claims` are added or override.
+    async fn token(&self, email: &str, claims: Value) -> String {
+        let mut request = json!({"email": email, "email_verified": true});
+        request
+            .as_object_mut()
+            .unwrap()
+            .extend(claims.as_object().cloned().unwrap_or_default());
+        let (status, body) = self
+            .send(
+                self.http
+                    .post(self.route("/local-issuer/token"))
+                    .json(&request),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn portal(&self, authorization: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(self.route("/billing/customer-portal"))
+            .json(&json!({}));
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        self.send(request).await
+    }
+
+    /// The access log entry of the request API Gateway numbered `request_id`.
+    fn access_log_entry(&self, request_id: &str) -> Value {
+        let text = std::fs::read_to_string(&self.access_log)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.access_log));
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|entry| entry["requestId"] == request_id)
+            .unwrap_or_else(|| panic!("no access log entry {request_id} in {}", self.access_log))
     }
 
     /// Presses a button on the stand-in's checkout page: `pay` or `expire`.
@@ -125,10 +204,7 @@ impl Stack {
         let mut last = Value::Null;
         for _ in 0..20 {
             let (status, body) = self
-                .send(
-                    self.http
-                        .get(self.url("founding-spots", "billing/founding-spots")),
-                )
+                .send(self.http.get(self.route("/billing/founding-spots")))
                 .await;
             assert_eq!(status, 200, "{body}");
             if body["remaining"] == expected {
@@ -235,7 +311,42 @@ async fn fifty_concurrent_founding_checkouts_get_exactly_twenty_spots() {
     let stack = Stack::up().await;
     stack.fresh_table().await;
     let emails: Vec<String> = (0..50).map(|n| format!("rush{n}@example.com")).collect();
-    let answers = join_all(emails.iter().map(|e| stack.founding_checkout(e))).await;
+
+    // All at once: the route's throttle (burst 10, 5/s) lets at most 10 + 5/s through; the rest
+    // are API Gateway's 429, which never reached the function (no hold, no lead).
+    let started = Instant::now();
+    let first = join_all(emails.iter().map(|e| stack.founding_checkout_once(e))).await;
+    let admitted_at_most = 10 + (5.0 * started.elapsed().as_secs_f64()).ceil() as usize;
+    let throttled: Vec<&String> = emails
+        .iter()
+        .zip(&first)
+        .filter(|(_, (status, _))| *status == 429)
+        .map(|(email, _)| email)
+        .collect();
+    assert!(
+        throttled.len() >= 50 - admitted_at_most,
+        "{} of 50 throttled, expected at least {}: {first:?}",
+        throttled.len(),
+        50 - admitted_at_most
+    );
+    for (status, body) in &first {
+        if *status == 429 {
+            assert_eq!(body, &json!({"message": "Too Many Requests"}));
+        }
+    }
+    // The throttled visitors try again (as the widget tells them to), concurrently.
+    let retried = join_all(throttled.iter().map(|e| stack.founding_checkout(e))).await;
+    let mut retried = retried.into_iter();
+    let answers: Vec<(u16, Value)> = first
+        .into_iter()
+        .map(|answer| {
+            if answer.0 == 429 {
+                retried.next().unwrap()
+            } else {
+                answer
+            }
+        })
+        .collect();
     let mut spots: Vec<i64> = answers
         .iter()
         .filter(|(status, _)| *status == 200)
@@ -251,4 +362,197 @@ async fn fifty_concurrent_founding_checkouts_get_exactly_twenty_spots() {
     positions.sort_unstable();
     assert_eq!(positions, (1..=30).collect::<Vec<i64>>(), "{answers:?}");
     stack.remaining_becomes(0).await;
+}
+
+#[tokio::test]
+async fn signed_in_the_payer_opens_the_billing_portal_through_the_gateway() {
+    let stack = Stack::up().await;
+    stack.fresh_table().await;
+    let (status, checkout) = stack.founding_checkout("ada@example.com").await;
+    assert_eq!(status, 200, "{checkout}");
+    stack
+        .press(checkout["session_id"].as_str().unwrap(), "pay")
+        .await;
+
+    // The JWT authorizer: no token, a malformed one, one that expired, one for another audience,
+    // one signed by someone else: API Gateway's 401, and the function never runs.
+    let unauthorized = json!({"message": "Unauthorized"});
+    assert_eq!(stack.portal(None).await, (401, unauthorized.clone()));
+    assert_eq!(
+        stack.portal(Some("Bearer not-a-jwt")).await,
+        (401, unauthorized.clone())
+    );
+    let expired = stack
+        .token("ada@example.com", json!({"exp": 1_700_000_000}))
+        .await;
+    assert_eq!(
+        stack.portal(Some(&format!("Bearer {expired}"))).await,
+        (401, unauthorized.clone())
+    );
+    let elsewhere = stack
+        .token("ada@example.com", json!({"aud": "another-app"}))
+        .await;
+    assert_eq!(
+        stack.portal(Some(&format!("Bearer {elsewhere}"))).await,
+        (401, unauthorized.clone())
+    );
+    let token = stack.token("ada@example.com", json!({})).await;
+    let (head, _) = token.rsplit_once('.').unwrap();
+    let forged = format!("{head}.{}", "A".repeat(342));
+    assert_eq!(
+        stack.portal(Some(&format!("Bearer {forged}"))).await,
+        (401, unauthorized)
+    );
+
+    // Signed in: the function reads the e-mail claim the gateway passed on.
+    let (status, body) = stack.portal(Some(&format!("Bearer {token}"))).await;
+    assert_eq!(status, 200, "{body}");
+    let portal_url = body["portal_url"].as_str().unwrap();
+    assert!(
+        portal_url.starts_with(&format!("{}/portal/", stack.standin)),
+        "{portal_url}"
+    );
+    let page = stack.http.get(portal_url).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("ada@example.com"));
+
+    // Someone signed in who never paid: the function's own 404; an unverified e-mail: its 401.
+    let (status, body) = stack
+        .portal(Some(&format!(
+            "Bearer {}",
+            stack.token("bob@example.com", json!({})).await
+        )))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let unverified = stack
+        .token("ada@example.com", json!({"email_verified": false}))
+        .await;
+    let (status, body) = stack.portal(Some(&format!("Bearer {unverified}"))).await;
+    assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test]
+async fn the_gateway_answers_cors_iam_and_unknown_routes_as_api_gateway_does() {
+    let stack = Stack::up().await;
+    let landing = stack.secret("LANDING_ORIGIN");
+
+    // CORS preflight: answered by the gateway for the landing origin, refused for another.
+    let preflight = |origin: &str| {
+        stack
+            .http
+            .request(
+                reqwest::Method::OPTIONS,
+                stack.route("/billing/create-checkout"),
+            )
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "content-type")
+            .send()
+    };
+    let allowed = preflight(&landing).await.unwrap();
+    assert_eq!(allowed.status().as_u16(), 204);
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        header(&allowed, "access-control-allow-origin").as_deref(),
+        Some(landing.as_str())
+    );
+    assert!(header(&allowed, "access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    assert_eq!(
+        header(&allowed, "access-control-max-age").as_deref(),
+        Some("600")
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert_eq!(header(&refused, "access-control-allow-origin"), None);
+    assert_eq!(header(&refused, "access-control-allow-methods"), None);
+
+    // An actual request: the configured origin on the answer, nothing for another origin.
+    for (origin, expected) in [
+        (landing.as_str(), Some(landing.as_str())),
+        ("https://evil.example", None),
+    ] {
+        let response = stack
+            .http
+            .get(stack.route("/billing/founding-spots"))
+            .header("Origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(
+            header(&response, "access-control-allow-origin").as_deref(),
+            expected
+        );
+    }
+
+    // The sales team's routes need a SigV4 signature (AWS_IAM).
+    let (status, body) = stack
+        .send(stack.http.get(stack.route("/pipeline/summary")))
+        .await;
+    assert_eq!((status, body), (403, json!({"message": "Forbidden"})));
+    let (status, body) = stack
+        .send(stack.http.get(stack.route("/pipeline/summary")).header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDE2ESALES/20260101/ap-southeast-2/execute-api/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=0000",
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // No such route (or not with that method): API Gateway's 404.
+    let not_found = json!({"message": "Not Found"});
+    assert_eq!(
+        stack.send(stack.http.get(stack.route("/nowhere"))).await,
+        (404, not_found.clone())
+    );
+    assert_eq!(
+        stack
+            .send(stack.http.get(stack.route("/billing/create-checkout")))
+            .await,
+        (404, not_found)
+    );
+}
+
+#[tokio::test]
+async fn clients_on_other_loopback_addresses_reach_the_functions_as_themselves() {
+    let stack = Stack::up().await;
+    for address in ["127.0.0.2", "127.0.0.3"] {
+        let client = reqwest::Client::builder()
+            .local_address(address.parse::<IpAddr>().unwrap())
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap();
+        let response = client
+            .get(stack.route("/billing/founding-spots"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let request_id = response
+            .headers()
+            .get("apigw-requestid")
+            .expect("API Gateway's request id")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        // $context.identity.sourceIp, which the function's event carries as
+        // requestContext.http.sourceIp (infra/local/test_gateway.py checks the event itself).
+        let entry = stack.access_log_entry(&request_id);
+        assert_eq!(entry["ip"], address, "{entry}");
+        assert_eq!(entry["routeKey"], "GET /billing/founding-spots");
+        assert_eq!(entry["status"], "200");
+
+        // The function URLs are reached through the gateway too, from any address.
+        let response = client
+            .get(stack.url("founding-spots", "billing/founding-spots"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
 }

@@ -22,8 +22,9 @@
 # (12111), DEV_CONCURRENCY (instances per function, 4), DEV_WARM (1: build every function at
 # start by calling it once with a GET; 0: build on first use), DEV_RELOAD (1: rebuild a function
 # when its code changes; 0: --ignore-changes), DEV_TIMEOUT (seconds an invocation may take, a
-# first build included: 900), TABLE_NAME, LANDING_URL, and any variable of .env.dev
-# (see infra/local/env_dev.py).
+# first build included: 900), DEV_AWS_RULES (1: DynamoDB's transaction conflicts and latency on
+# every table of the local server, see infra/local/aws_rules.py; 0, the default: off), TABLE_NAME,
+# LANDING_URL, and any variable of .env.dev (see infra/local/env_dev.py).
 set -euo pipefail
 
 # dev.sh --warm BASE NAME...: call each function once (a GET builds it), report, and exit.
@@ -160,6 +161,11 @@ say "creating the table $TABLE_NAME (the first run compiles the AWS SDK: minutes
 # No `-p sales`: resolved for the whole workspace, as `cargo lambda watch` builds the functions,
 # salesctl shares their dependency builds (with -p the AWS SDK would be compiled twice).
 env "${local_aws[@]}" cargo run --bin salesctl -- create-table | sed 's/^/[dev] /'
+if [[ ${DEV_AWS_RULES:-0} == 1 ]]; then
+  curl -sf -X POST "http://127.0.0.1:$DYNAMODB_PORT/_local/rules" \
+    -d '{"table":"*","conflicts":true,"latency":true}' >/dev/null
+  say "DynamoDB's rules on: transaction conflicts and latency (infra/local/aws_rules.py)"
+fi
 
 # --- 2. configuration -----------------------------------------------------------------------
 mode=$("$python" infra/local/env_dev.py --out "$env_file")

@@ -329,9 +329,8 @@ async fn the_same_email_again_gets_the_same_spot() {
     table.drop_table().await;
 }
 
-#[tokio::test]
-async fn with_no_spot_left_the_answer_is_409_with_a_waitlist_position() {
-    let table = TestTable::new().await;
+sales_tests::on_both_servers!(with_no_spot_left_the_answer_is_409_with_a_waitlist_position);
+async fn with_no_spot_left_the_answer_is_409_with_a_waitlist_position(table: TestTable) {
     let stripe = stripe_fake(now()).await;
     let handler = checkout_handler(&table.store, &stripe, now());
     let results = join_all((0..22).map(|i| {

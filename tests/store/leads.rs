@@ -6,9 +6,8 @@ use sales_tests::TestTable;
 
 use crate::{email, new_lead, now};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sources_racing_on_one_email_get_the_same_lead() {
-    let table = TestTable::new().await;
+sales_tests::on_both_servers!(sources_racing_on_one_email_get_the_same_lead);
+async fn sources_racing_on_one_email_get_the_same_lead(table: TestTable) {
     let store = &table.store;
     let spellings = [
         "ada@example.com",

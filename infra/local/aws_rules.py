@@ -48,7 +48,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import yaml
+from cfn_template import load_template
 
 ACCOUNT = "123456789012"
 LOCAL_KEY_PREFIX = "local-"
@@ -65,32 +65,6 @@ MAX_ITEM_BYTES = 400 * 1024
 # --------------------------------------------------------------------------------------------
 # The template's policies
 # --------------------------------------------------------------------------------------------
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short-form tags (`!Ref X` becomes `{"Ref": "X"}`)."""
-
-
-def _cfn_tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
-def load_template(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return yaml.load(f, Loader=_CfnLoader)
 
 
 class PolicyError(Exception):

@@ -37,13 +37,11 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-import yaml
+from cfn_template import ROOT, TEMPLATE, load_template
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TEMPLATE = os.path.join(ROOT, "infra", "template.yaml")
 
 # The account every local AWS thing uses (moto's default, tests/support's iam_request).
 ACCOUNT_ID = "123456789012"
@@ -53,41 +51,8 @@ ISSUER_PATH = "/local-issuer"
 
 
 # ---------------------------------------------------------------------------------------------
-# The template: CloudFormation's short-form tags, and the intrinsic functions the API section uses
+# The template (read by cfn_template.py): the intrinsic functions the API section uses
 # ---------------------------------------------------------------------------------------------
-
-class TemplateLoader(yaml.SafeLoader):
-    """PyYAML's safe loader plus CloudFormation's short forms (!Ref, !Sub, !GetAtt, !If …), each
-    read as its long form ({"Ref": …}, {"Fn::Sub": …}), as CloudFormation itself does."""
-
-
-def _short_form(tag):
-    key = "Ref" if tag == "Ref" else "Condition" if tag == "Condition" else "Fn::" + tag
-
-    def construct(loader, node):
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        if tag == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)  # !GetAtt Res.Attr == Fn::GetAtt: [Res, Attr]
-        return {key: value}
-
-    return construct
-
-
-for _tag in ("Ref", "Sub", "GetAtt", "If", "Not", "Equals", "And", "Or", "Join", "Select", "Split",
-             "FindInMap", "Base64", "Cidr", "GetAZs", "ImportValue", "Condition", "Transform",
-             "Length", "ToJsonString"):
-    TemplateLoader.add_constructor("!" + _tag, _short_form(_tag))
-
-
-def load_template(path=TEMPLATE):
-    with open(path) as f:
-        return yaml.load(f, Loader=TemplateLoader)
-
 
 class TemplateError(Exception):
     pass

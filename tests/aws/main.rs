@@ -6,8 +6,6 @@ mod launch;
 mod layer;
 mod stall;
 
-use std::collections::HashMap;
-
 use sales::lambda::config::Config;
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -19,31 +17,10 @@ pub const CALENDLY_KEY: &str = "calendly-aws-rules";
 
 /// The functions' configuration, with Stripe at `stripe`.
 pub fn config(stripe: &MockServer) -> Config {
-    let values = HashMap::from([
-        ("STRIPE_SECRET_KEY", "sk_test_aws_rules".to_owned()),
-        ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET.to_owned()),
-        ("STRIPE_FOUNDING_PRICE_ID", "price_founding".to_owned()),
-        ("STRIPE_STANDARD_PRICE_ID", "price_standard".to_owned()),
-        ("STRIPE_API_BASE", stripe.uri()),
-        (
-            "ALLOWED_REDIRECT_ORIGINS",
-            "https://keiracom.com,https://app.keiracom.com".to_owned(),
-        ),
-        ("LANDING_ORIGIN", "https://keiracom.com".to_owned()),
-        (
-            "CHECKOUT_SUCCESS_URL",
-            "https://app.keiracom.com/welcome".to_owned(),
-        ),
-        (
-            "CHECKOUT_CANCEL_URL",
-            "https://keiracom.com/pricing".to_owned(),
-        ),
-        (
-            "PORTAL_RETURN_URL",
-            "https://app.keiracom.com/account".to_owned(),
-        ),
-    ]);
-    Config::from_lookup(|key| values.get(key).cloned()).expect("config")
+    sales_tests::function_config(
+        &stripe.uri(),
+        &[("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET)],
+    )
 }
 
 /// Stripe, answering every Checkout Session and portal session it is asked for.

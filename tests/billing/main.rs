@@ -4,8 +4,6 @@
 mod checkout;
 mod webhook;
 
-use std::collections::HashMap;
-
 use sales::domain::signature::timestamped_header;
 use sales::handlers::{Clock, CreateCheckout, StripeWebhook};
 use sales::lambda::config::{Config, Secret};
@@ -22,35 +20,13 @@ pub fn now() -> OffsetDateTime {
 }
 
 pub fn config(stripe: &MockServer) -> Config {
-    let values: HashMap<&str, String> = HashMap::from([
-        ("STRIPE_SECRET_KEY", "sk_test_local".to_owned()),
-        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
-        (
-            "STRIPE_WEBHOOK_SECRET_PREVIOUS",
-            "whsec_previous".to_owned(),
-        ),
-        ("STRIPE_FOUNDING_PRICE_ID", "price_founding".to_owned()),
-        ("STRIPE_STANDARD_PRICE_ID", "price_standard".to_owned()),
-        ("STRIPE_API_BASE", stripe.uri()),
-        (
-            "ALLOWED_REDIRECT_ORIGINS",
-            "https://keiracom.com,https://app.keiracom.com".to_owned(),
-        ),
-        ("LANDING_ORIGIN", "https://keiracom.com".to_owned()),
-        (
-            "CHECKOUT_SUCCESS_URL",
-            "https://app.keiracom.com/welcome".to_owned(),
-        ),
-        (
-            "CHECKOUT_CANCEL_URL",
-            "https://keiracom.com/pricing".to_owned(),
-        ),
-        (
-            "PORTAL_RETURN_URL",
-            "https://app.keiracom.com/account".to_owned(),
-        ),
-    ]);
-    Config::from_lookup(|key| values.get(key).cloned()).expect("test config")
+    sales_tests::function_config(
+        &stripe.uri(),
+        &[
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("STRIPE_WEBHOOK_SECRET_PREVIOUS", "whsec_previous"),
+        ],
+    )
 }
 
 pub fn stripe_client(config: &Config) -> StripeClient {

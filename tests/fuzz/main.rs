@@ -68,27 +68,13 @@ async fn stripe_server() -> MockServer {
 }
 
 fn config(stripe: &MockServer) -> Config {
-    let values = std::collections::HashMap::from([
-        ("STRIPE_SECRET_KEY", "sk_test_fuzz".to_owned()),
-        ("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET.to_owned()),
-        ("STRIPE_FOUNDING_PRICE_ID", "price_founding".to_owned()),
-        ("STRIPE_STANDARD_PRICE_ID", "price_standard".to_owned()),
-        ("STRIPE_API_BASE", stripe.uri()),
-        (
-            "ALLOWED_REDIRECT_ORIGINS",
-            "https://keiracom.com".to_owned(),
-        ),
-        ("LANDING_ORIGIN", "https://keiracom.com".to_owned()),
-        (
-            "CHECKOUT_SUCCESS_URL",
-            "https://keiracom.com/welcome".to_owned(),
-        ),
-        (
-            "CHECKOUT_CANCEL_URL",
-            "https://keiracom.com/pricing".to_owned(),
-        ),
-    ]);
-    Config::from_lookup(|key| values.get(key).cloned()).expect("fuzz config")
+    sales_tests::function_config(
+        &stripe.uri(),
+        &[
+            ("STRIPE_SECRET_KEY", "sk_test_fuzz"),
+            ("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

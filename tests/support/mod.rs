@@ -53,18 +53,47 @@ pub fn as_function(store: &SalesStore, function: &str) -> SalesStore {
         .client()
         .config()
         .to_builder()
-        .credentials_provider(Credentials::new(
-            format!("local-{function}"),
-            "test",
-            None,
-            None,
-            "local-role",
-        ))
+        .credentials_provider(role_credentials(function))
         .build();
     SalesStore::new(
         aws_sdk_dynamodb::Client::from_conf(config),
         store.table_name(),
     )
+}
+
+/// The functions' configuration as the tests use it, with Stripe at `stripe_base`; `overrides`
+/// add or replace settings (webhook secrets, the Stripe key).
+pub fn function_config(
+    stripe_base: &str,
+    overrides: &[(&str, &str)],
+) -> sales::lambda::config::Config {
+    let mut values: std::collections::HashMap<&str, String> = std::collections::HashMap::from([
+        ("STRIPE_SECRET_KEY", "sk_test_local".to_owned()),
+        ("STRIPE_FOUNDING_PRICE_ID", "price_founding".to_owned()),
+        ("STRIPE_STANDARD_PRICE_ID", "price_standard".to_owned()),
+        ("STRIPE_API_BASE", stripe_base.to_owned()),
+        (
+            "ALLOWED_REDIRECT_ORIGINS",
+            "https://keiracom.com,https://app.keiracom.com".to_owned(),
+        ),
+        ("LANDING_ORIGIN", "https://keiracom.com".to_owned()),
+        (
+            "CHECKOUT_SUCCESS_URL",
+            "https://app.keiracom.com/welcome".to_owned(),
+        ),
+        (
+            "CHECKOUT_CANCEL_URL",
+            "https://keiracom.com/pricing".to_owned(),
+        ),
+        (
+            "PORTAL_RETURN_URL",
+            "https://app.keiracom.com/account".to_owned(),
+        ),
+    ]);
+    for (key, value) in overrides {
+        values.insert(key, (*value).to_owned());
+    }
+    sales::lambda::config::Config::from_lookup(|key| values.get(key).cloned()).expect("test config")
 }
 
 /// The AWS configuration a function loads at cold start, signed as that function (see
@@ -74,15 +103,20 @@ pub async fn sdk_config_as(function: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(region))
         .endpoint_url(endpoint())
-        .credentials_provider(Credentials::new(
-            format!("local-{function}"),
-            "test",
-            None,
-            None,
-            "local-role",
-        ))
+        .credentials_provider(role_credentials(function))
         .load()
         .await
+}
+
+/// What a function signs with locally: the access key id `local-<function>`.
+fn role_credentials(function: &str) -> Credentials {
+    Credentials::new(
+        format!("local-{function}"),
+        "test",
+        None,
+        None,
+        "local-role",
+    )
 }
 
 /// A fresh table on the local server, deleted by [`TestTable::drop_table`].

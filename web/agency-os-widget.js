@@ -11,13 +11,52 @@
  *
  * Optional attributes: data-success-url, data-cancel-url (must be allowed by the API),
  * data-endpoint-founding-spots / data-endpoint-create-checkout (full URLs, for a stack whose
- * functions are not behind one base URL, such as `cargo lambda watch`).
- * Or from script: AgencyOSWidget.mount(element, {apiBase, calLink, ...}).
+ * functions are not behind one base URL, such as `cargo lambda watch`),
+ * data-turnstile-sitekey (the human check: when the API has TURNSTILE_SECRET_KEY, give the
+ * sitekey of that Turnstile widget; the widget then loads Cloudflare's Turnstile script, renders
+ * the challenge and sends its token as `turnstile_token` with founding checkouts; without the
+ * attribute nothing is loaded from Cloudflare).
+ * Or from script: AgencyOSWidget.mount(element, {apiBase, calLink, turnstileSiteKey, ...}).
  */
 (function () {
   "use strict";
 
   var TOTAL_FALLBACK = 20;
+  // Explicit rendering: the widget decides where and when the challenge appears.
+  var TURNSTILE_SCRIPT = "https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit";
+  var turnstileLoading = null;
+
+  /** Loads Cloudflare's Turnstile script, once per page, and only when a widget asks for it. */
+  function loadTurnstile() {
+    if (window.turnstile) {
+      return Promise.resolve(window.turnstile);
+    }
+    if (!turnstileLoading) {
+      turnstileLoading = new Promise(function (resolve, reject) {
+        var script = document.createElement("script");
+        script.src = TURNSTILE_SCRIPT;
+        script.async = true;
+        script.onload = function () {
+          if (window.turnstile) {
+            resolve(window.turnstile);
+          } else {
+            reject(new Error("Turnstile did not start"));
+          }
+        };
+        script.onerror = function () {
+          turnstileLoading = null;
+          reject(new Error("Turnstile could not be loaded"));
+        };
+        document.head.appendChild(script);
+      });
+    }
+    return turnstileLoading;
+  }
+
+  function minutesFrom(seconds) {
+    var minutes = Math.max(1, Math.ceil(Number(seconds) / 60));
+    return minutes === 1 ? "about a minute" : "about " + minutes + " minutes";
+  }
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -50,6 +89,9 @@
     if (status === 400 && body.field === "company_name") {
       return "Please shorten the company name.";
     }
+    if (status === 400 && body.error === "human_check_failed") {
+      return "Please complete the check and try again.";
+    }
     if (status === 409 && body.error === "founding_full") {
       return "All founding spots are taken. You are number " + body.waitlist_position +
         " on the waitlist; we will e-mail you if a spot opens.";
@@ -60,7 +102,15 @@
     if (status === 413) {
       return "That is more text than we can take; please shorten it.";
     }
+    if (status === 429 && body.error === "too_many_holds") {
+      // One network holding too many founding spots at once (create-checkout's own answer).
+      var wait = isFinite(Number(body.retry_after_seconds)) && Number(body.retry_after_seconds) > 0
+        ? "in " + minutesFrom(body.retry_after_seconds) : "later";
+      return "Too many founding spots are being held from your network right now. Please try again " +
+        wait + ", or join the waitlist.";
+    }
     if (status === 429) {
+      // API Gateway's throttle ({"message":"Too Many Requests"}): busy for everyone, briefly.
       return "Lots of people are signing up right now. Please try again in a few seconds.";
     }
     if (status >= 500) {
@@ -129,6 +179,10 @@
       el("div", { class: "aos-actions" }, [this.submit, this.standard]),
       this.status
     ]);
+    if (this.options.turnstileSiteKey) {
+      this.challenge = el("div", { class: "aos-turnstile" });
+      this.form.insertBefore(this.challenge, this.form.querySelector(".aos-actions"));
+    }
     var calLink = this.options.calLink || "";
     this.demo = el("button", {
       type: "button", class: "aos-demo", "data-cal-link": calLink, text: "Book a Demo"
@@ -153,6 +207,53 @@
     ]);
     this.root.innerHTML = "";
     this.root.appendChild(section);
+    if (this.challenge) {
+      this.mountChallenge();
+    }
+  };
+
+  /** The human check (Cloudflare Turnstile), when the page gave a sitekey. */
+  Widget.prototype.mountChallenge = function () {
+    var self = this;
+    this.turnstileToken = "";
+    loadTurnstile().then(function (turnstile) {
+      self.turnstile = turnstile;
+      self.turnstileId = turnstile.render(self.challenge, {
+        sitekey: self.options.turnstileSiteKey,
+        theme: "light",
+        callback: function (token) {
+          self.turnstileToken = token;
+        },
+        "expired-callback": function () {
+          self.turnstileToken = "";
+        },
+        "error-callback": function () {
+          self.turnstileToken = "";
+        }
+      });
+    }, function () {
+      self.challenge.classList.add("aos-error");
+      self.challenge.textContent = "The human check could not load. Check your connection (or " +
+        "allow challenges.cloudflare.com), then reload the page.";
+    });
+  };
+
+  Widget.prototype.challengeToken = function () {
+    if (this.turnstileToken) {
+      return this.turnstileToken;
+    }
+    if (this.turnstile && this.turnstileId != null && this.turnstile.getResponse) {
+      return this.turnstile.getResponse(this.turnstileId) || "";
+    }
+    return "";
+  };
+
+  /** A token is good for one check: after create-checkout has seen it, ask for a new one. */
+  Widget.prototype.resetChallenge = function () {
+    this.turnstileToken = "";
+    if (this.turnstile && this.turnstileId != null) {
+      this.turnstile.reset(this.turnstileId);
+    }
   };
 
   Widget.prototype.refresh = function () {
@@ -218,6 +319,15 @@
     if (this.options.cancelUrl) {
       payload.cancel_url = this.options.cancelUrl;
     }
+    var checked = plan === "founding" && !!this.challenge;
+    if (checked) {
+      var token = this.challengeToken();
+      if (!token) {
+        this.showError(explain(400, { error: "human_check_failed" }), false);
+        return;
+      }
+      payload.turnstile_token = token;
+    }
     var self = this;
     this.setBusy(true);
     this.status.textContent = "Starting checkout…";
@@ -228,6 +338,9 @@
         return; // stay disabled while the page changes
       }
       self.setBusy(false);
+      if (checked) {
+        self.resetChallenge();
+      }
       var body = answer.body || {};
       if (answer.status === 409 && body.error === "founding_full") {
         self.status.classList.add("aos-waitlisted");
@@ -246,7 +359,8 @@
       successUrl: node.getAttribute("data-success-url") || "",
       cancelUrl: node.getAttribute("data-cancel-url") || "",
       foundingSpotsUrl: node.getAttribute("data-endpoint-founding-spots") || "",
-      createCheckoutUrl: node.getAttribute("data-endpoint-create-checkout") || ""
+      createCheckoutUrl: node.getAttribute("data-endpoint-create-checkout") || "",
+      turnstileSiteKey: node.getAttribute("data-turnstile-sitekey") || ""
     };
   }
 

@@ -149,7 +149,12 @@ async fn main() {
         vec![sales::lambda::config::Secret::new(secret)],
         clock(),
     );
-    let body = fixture("cal/BOOKING_CREATED.json");
+    let mut dated: serde_json::Value =
+        serde_json::from_slice(&fixture("cal/BOOKING_CREATED.json")).expect("JSON");
+    dated["createdAt"] = serde_json::Value::String(sales::domain::time_format::to_sortable(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let body = serde_json::to_vec(&dated).expect("JSON");
     let signature = sales::domain::signature::sign_hex(secret.as_bytes(), &[&body]);
     let event = events::HttpRequest::webhook(&body)
         .header("x-cal-signature-256", &signature)

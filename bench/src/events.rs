@@ -212,6 +212,16 @@ pub fn calendly_delivery(body: &[u8], key: &str) -> HttpRequest {
     HttpRequest::webhook(body).header("calendly-webhook-signature", &signature)
 }
 
+/// Now, RFC 3339: a Cal.com delivery's `createdAt` (cal-webhook refuses old deliveries).
+fn now_rfc3339() -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
 /// A demo slot a week (plus `offset_minutes`) from now, RFC 3339: bookings in the fixtures are
 /// in the past, and only a future booking holds the deal's next action.
 fn slot(offset_minutes: i64) -> (String, String) {
@@ -272,6 +282,7 @@ pub fn cal_booking_created(uid: &str, email: &str) -> Result<Vec<u8>, String> {
     payload["endTime"] = json!(end);
     payload["attendees"][0]["email"] = json!(email);
     payload["responses"]["email"]["value"] = json!(email);
+    body["createdAt"] = json!(now_rfc3339());
     serde_json::to_vec(&body).map_err(|e| e.to_string())
 }
 
@@ -286,6 +297,7 @@ pub fn cal_booking_rescheduled(uid: &str, old_uid: &str, email: &str) -> Result<
     payload["endTime"] = json!(end);
     payload["attendees"][0]["email"] = json!(email);
     payload["responses"]["email"]["value"] = json!(email);
+    body["createdAt"] = json!(now_rfc3339());
     serde_json::to_vec(&body).map_err(|e| e.to_string())
 }
 

@@ -23,8 +23,11 @@
 # start by calling it once with a GET; 0: build on first use), DEV_RELOAD (1: rebuild a function
 # when its code changes; 0: --ignore-changes), DEV_TIMEOUT (seconds an invocation may take, a
 # first build included: 900), DEV_AWS_RULES (1: DynamoDB's transaction conflicts and latency on
-# every table of the local server, see infra/local/aws_rules.py; 0, the default: off), TABLE_NAME,
-# LANDING_URL, and any variable of .env.dev (see infra/local/env_dev.py).
+# every table of the local server, see infra/local/aws_rules.py; 0, the default: off), DEV_TURNSTILE
+# (1: the human check on founding checkouts, against the stand-in's Siteverify, with the landing
+# page's widget rendering Turnstile with TURNSTILE_SITEKEY, default Cloudflare's test sitekey
+# 1x00000000000000000000AA; 0, the default: off), TABLE_NAME, LANDING_URL, and any variable of
+# .env.dev (see infra/local/env_dev.py).
 set -euo pipefail
 
 # dev.sh --warm BASE NAME...: call each function once (a GET builds it), report, and exit.
@@ -170,6 +173,7 @@ fi
 # --- 2. configuration -----------------------------------------------------------------------
 mode=$("$python" infra/local/env_dev.py --out "$env_file")
 say "wrote .env.dev (Stripe: $([[ $mode == standin ]] && echo "local stand-in" || echo "real test mode"))"
+[[ ${DEV_TURNSTILE:-0} == 1 ]] && say "human check on: founding checkouts need a Turnstile token ($(sed -n 's/^TURNSTILE_VERIFY_URL=//p' "$env_file"))"
 
 # --- 3. the Stripe stand-in ----------------------------------------------------------------
 if [[ $mode == standin ]]; then
@@ -199,8 +203,10 @@ if [[ -f web/example.html && -n $landing_port ]]; then
   if listening "$landing_port"; then
     say "port $landing_port is in use: not serving the landing page example (web/) there"
   else
+    turnstile_page=()
+    [[ ${DEV_TURNSTILE:-0} == 1 ]] && turnstile_page=(--turnstile-sitekey "${TURNSTILE_SITEKEY:-1x00000000000000000000AA}")
     start "the landing page" "$state/landing.log" \
-      "$python" infra/local/landing.py --port "$landing_port" --api "$base"
+      "$python" infra/local/landing.py --port "$landing_port" --api "$base" "${turnstile_page[@]}"
     landing="http://127.0.0.1:$landing_port/"
   fi
 fi

@@ -10,6 +10,10 @@ locally, as the code reads them when SECRETS_ID is unset. Rules:
 - Without STRIPE_SECRET_KEY in the environment, Stripe is the local stand-in
   (STRIPE_API_BASE=http://127.0.0.1:12111, a dummy key, price_local_* prices); with it, Stripe's
   API and the STRIPE_FOUNDING_PRICE_ID / STRIPE_STANDARD_PRICE_ID of that account.
+- The human check (Cloudflare Turnstile) is off: no TURNSTILE_SECRET_KEY, unless DEV_TURNSTILE=1.
+  Then TURNSTILE_SECRET_KEY (default Cloudflare's always-passing test secret
+  1x0000000000000000000000000000000AA) and TURNSTILE_VERIFY_URL (the stand-in's
+  /turnstile/v0/siteverify; with real Stripe, where no stand-in runs, Cloudflare's).
 
     env_dev.py [--out .env.dev]      writes the file, prints "standin" or "stripe"
 """
@@ -20,6 +24,8 @@ import secrets
 import sys
 
 STANDIN_KEY = "sk_test_local_standin"
+# Cloudflare's test secret key that always passes (the stand-in honours it too).
+TURNSTILE_TEST_SECRET = "1x0000000000000000000000000000000AA"
 
 
 def read(path):
@@ -97,6 +103,15 @@ def main():
     previous = [k for k in ("STRIPE_WEBHOOK_SECRET_PREVIOUS", "CAL_WEBHOOK_SECRET_PREVIOUS",
                             "CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS") if k in env]
     lines += [f"{key}={env[key]}" for key in previous]
+    if env.get("DEV_TURNSTILE") == "1":
+        verify_url = ("https://challenges.cloudflare.com/turnstile/v0/siteverify" if real_stripe
+                      else f"http://127.0.0.1:{standin_port}/turnstile/v0/siteverify")
+        lines += [
+            "",
+            "# The human check on founding checkouts (DEV_TURNSTILE=1): Cloudflare Turnstile's Siteverify",
+            f"TURNSTILE_SECRET_KEY={env.get('TURNSTILE_SECRET_KEY', TURNSTILE_TEST_SECRET)}",
+            f"TURNSTILE_VERIFY_URL={setting('TURNSTILE_VERIFY_URL', verify_url)}",
+        ]
     lines += [
         "",
         f"# The landing page and the app, locally ({landing}); redirects must use these origins",

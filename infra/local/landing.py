@@ -3,7 +3,8 @@
 that .env.dev allows (LANDING_ORIGIN, ALLOWED_REDIRECT_ORIGINS), with the pages checkout and the
 portal send people back to:
 
-    /                 web/example.html, its API base pointed at this `make dev`'s gateway
+    /                 web/example.html, its API base pointed at this `make dev`'s gateway (and, with
+                      --turnstile-sitekey, the widget's data-turnstile-sitekey: the human check)
     /<file>           web/<file> (the widget's JS and CSS)
     /welcome          CHECKOUT_SUCCESS_URL: "payment received", with the session id
     /pricing          CHECKOUT_CANCEL_URL: "checkout cancelled", a link back
@@ -31,6 +32,7 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{tit
 
 class Handler(BaseHTTPRequestHandler):
     api_base = EXAMPLE_BASE
+    turnstile_sitekey = ""
 
     def log_message(self, fmt, *args):
         print(f"[landing] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}", file=sys.stderr, flush=True)
@@ -67,6 +69,9 @@ class Handler(BaseHTTPRequestHandler):
         content_type = mimetypes.guess_type(file)[0] or "application/octet-stream"
         if content_type == "text/html":
             body = body.replace(EXAMPLE_BASE.encode(), self.api_base.rstrip("/").encode())
+            if self.turnstile_sitekey:
+                body = body.replace(b"<div data-agency-os-widget", b'<div data-agency-os-widget data-turnstile-sitekey="'
+                                    + html.escape(self.turnstile_sitekey).encode() + b'"')
             content_type += "; charset=utf-8"
         self.send(200, body, content_type)
 
@@ -80,8 +85,12 @@ def main():
     # The widget calls the API as in production (data-api-base + /billing/…): the local gateway.
     parser.add_argument("--api", "--functions", dest="api", default=EXAMPLE_BASE,
                         help="the local API gateway's URL (make dev's http://127.0.0.1:9000)")
+    parser.add_argument("--turnstile-sitekey", default="",
+                        help="render the human check with this Turnstile sitekey (e.g. Cloudflare's test key "
+                             "1x00000000000000000000AA); default: none, no check")
     args = parser.parse_args()
     Handler.api_base = args.api
+    Handler.turnstile_sitekey = args.turnstile_sitekey
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     print(f"[landing] http://{args.host}:{args.port}/ serves {WEB}", file=sys.stderr, flush=True)

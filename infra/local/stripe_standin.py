@@ -35,6 +35,21 @@ expired by itself, with its webhook, as Stripe does.
 
 Webhooks are signed as Stripe signs them: `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
 "{t}.{body}" keyed with the whole whsec_ secret>` (STRIPE_WEBHOOK_SECRET).
+
+It also stands in for Cloudflare Turnstile's server-side validation, for create-checkout's
+optional human check (TURNSTILE_VERIFY_URL, `DEV_TURNSTILE=1 make dev`):
+
+    POST /turnstile/v0/siteverify   form or JSON: secret, response (the token), remoteip,
+                                    idempotency_key; answers {"success", "error-codes", …}
+
+With Cloudflare's documented test secret keys: 1x0000000000000000000000000000000AA always passes,
+2x0000000000000000000000000000000AA always fails (invalid-input-response),
+3x0000000000000000000000000000000AA always answers timeout-or-duplicate ("token already spent").
+Any other secret must be the configured one (TURNSTILE_SECRET_KEY of the env file, or
+--turnstile-secret; none configured: any) or it is invalid-input-secret; then each well-formed token
+(at most 2048 printable characters) passes once and is timeout-or-duplicate after that, and the
+test sitekeys' dummy token XXXX.DUMMY.TOKEN.XXXX is refused, as Cloudflare's real keys refuse it.
+The same idempotency_key with the same token replays the first answer.
 """
 
 import argparse
@@ -75,6 +90,14 @@ CHECKOUT_SCALARS = {
     "expires_at",
 }
 PORTAL_SCALARS = {"customer", "return_url", "configuration", "locale", "on_behalf_of"}
+
+# Cloudflare Turnstile's test secret keys (developers.cloudflare.com/turnstile/troubleshooting/testing/)
+TURNSTILE_PASS = "1x0000000000000000000000000000000AA"
+TURNSTILE_FAIL = "2x0000000000000000000000000000000AA"
+TURNSTILE_SPENT = "3x0000000000000000000000000000000AA"
+TURNSTILE_DUMMY_TOKEN = "XXXX.DUMMY.TOKEN.XXXX"
+TURNSTILE_MAX_TOKEN = 2048
+TURNSTILE_TOKEN = re.compile(r"^[\x21-\x7e]{1,%d}$" % TURNSTILE_MAX_TOKEN)
 
 
 def new_id(prefix, length=24):
@@ -140,6 +163,65 @@ def check_metadata(entries, prefix):
         if len(value) > 500:
             raise StripeError(400, "Metadata values can have up to 500 characters.", param=f"{prefix}[{key}]")
     return {k: v for k, v in entries.items() if v != ""}
+
+
+class Turnstile:
+    """Turnstile's Siteverify with Cloudflare's test secret keys; other secrets redeem each token once."""
+
+    def __init__(self, secret=None):
+        self.secret = secret
+        self.lock = threading.Lock()
+        self.redeemed = set()
+        self.idempotency = {}
+
+    @staticmethod
+    def failure(*codes):
+        return {"success": False, "error-codes": list(codes), "messages": []}
+
+    def judge(self, secret, token):
+        if secret == TURNSTILE_PASS:
+            return None
+        if secret == TURNSTILE_FAIL:
+            return "invalid-input-response"
+        if secret == TURNSTILE_SPENT:
+            return "timeout-or-duplicate"
+        if self.secret and not hmac.compare_digest(secret, self.secret):
+            return "invalid-input-secret"
+        if not TURNSTILE_TOKEN.match(token) or token == TURNSTILE_DUMMY_TOKEN:
+            return "invalid-input-response"
+        if token in self.redeemed:
+            return "timeout-or-duplicate"
+        self.redeemed.add(token)
+        return None
+
+    def siteverify(self, params, hostname="127.0.0.1"):
+        secret = str(params.get("secret") or "")
+        token = str(params.get("response") or "")
+        missing = [code for code, value in (("missing-input-secret", secret), ("missing-input-response", token))
+                   if not value]
+        if missing:
+            return self.failure(*missing)
+        key = str(params.get("idempotency_key") or "")
+        with self.lock:
+            if key and key in self.idempotency:
+                first_token, answer = self.idempotency[key]
+                return answer if first_token == token else self.failure("bad-request")
+            code = self.judge(secret, token)
+            if code:
+                answer = self.failure(code)
+            else:
+                answer = {
+                    "success": True,
+                    "challenge_ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                    "hostname": hostname,
+                    "error-codes": [],
+                    "action": "",
+                    "cdata": "",
+                    "metadata": {"interactive": False},
+                }
+            if key:
+                self.idempotency[key] = (token, answer)
+        return answer
 
 
 class Stripe:
@@ -624,6 +706,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "stripe-standin/1"
     protocol_version = "HTTP/1.1"
     stripe: Stripe = None  # set in main
+    turnstile: Turnstile = Turnstile()
 
     def log_message(self, fmt, *args):
         log(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
@@ -715,6 +798,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         path, parts = self.route()
+        if path == "/turnstile/v0/siteverify":
+            return self.siteverify()
         stripe = self.stripe
         params = self.body_params()
         try:
@@ -754,6 +839,23 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(err.status, err.body)
 
     do_HEAD = do_GET
+
+    def siteverify(self):
+        """Cloudflare Turnstile's Siteverify: form-encoded or JSON in, JSON out (always)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
+        if (self.headers.get("Content-Type") or "").startswith("application/json"):
+            try:
+                params = json.loads(raw or "{}")
+            except ValueError:
+                params = None
+            if not isinstance(params, dict):
+                return self.send(400, Turnstile.failure("bad-request"))
+        else:
+            params = dict(parse_qsl(raw, keep_blank_values=True))
+        answer = self.turnstile.siteverify(params)
+        log("turnstile siteverify -> " + ("success" if answer["success"] else ",".join(answer["error-codes"])))
+        return self.send(200, answer)
 
     def unrecognised(self):
         return StripeError(
@@ -836,6 +938,9 @@ def main():
     parser.add_argument("--currency", default="aud")
     parser.add_argument("--state", help="JSON file that keeps sessions and customers across restarts")
     parser.add_argument("--no-auto-expire", action="store_true", help="do not expire sessions past expires_at")
+    parser.add_argument("--turnstile-secret",
+                        help="the Turnstile secret key /turnstile/v0/siteverify accepts besides Cloudflare's test keys "
+                             "(default: the env file's TURNSTILE_SECRET_KEY, else $TURNSTILE_SECRET_KEY; neither: any)")
     args = parser.parse_args()
     file_values = read_env_file(args.env_file) if args.env_file else {}
 
@@ -844,6 +949,7 @@ def main():
 
     args.webhook_secret = args.webhook_secret or configured("STRIPE_WEBHOOK_SECRET")
     args.api_key = args.api_key or configured("STRIPE_SECRET_KEY")
+    args.turnstile_secret = args.turnstile_secret or configured("TURNSTILE_SECRET_KEY")
     if not args.price and file_values:
         args.price = [p for p in (file_values.get("STRIPE_FOUNDING_PRICE_ID"),
                                   file_values.get("STRIPE_STANDARD_PRICE_ID")) if p]
@@ -851,6 +957,7 @@ def main():
         parser.error("a webhook signing secret is needed: --webhook-secret, --env-file or STRIPE_WEBHOOK_SECRET")
     args.public_url = args.public_url or f"http://{args.host}:{args.port}"
     Handler.stripe = Stripe(args)
+    Handler.turnstile = Turnstile(args.turnstile_secret)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     if not args.no_auto_expire:

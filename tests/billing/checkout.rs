@@ -198,7 +198,12 @@ async fn a_standard_checkout_takes_no_spot_and_allows_promotion_codes() {
         form["success_url"],
         "https://keiracom.com/thanks?from=pricing&session_id={CHECKOUT_SESSION_ID}"
     );
-    assert!(!form.contains_key("expires_at") && !form.contains_key("metadata[founding_spot]"));
+    assert!(!form.contains_key("metadata[founding_spot]"));
+    // An explicit expiry (so that the lead's record of its open session knows when it closes):
+    // 23 hours from the start of the request's 10-minute window.
+    let expires: i64 = form["expires_at"].parse().unwrap();
+    let left = expires - now().unix_timestamp();
+    assert!((22 * 3600 + 50 * 60..=23 * 3600).contains(&left), "{left}");
     assert_eq!(
         table.store.founding_tally(now()).await.unwrap().remaining,
         20
@@ -284,47 +289,76 @@ async fn bad_input_is_a_400_naming_the_field_and_nothing_is_written() {
     table.drop_table().await;
 }
 
+/// The same e-mail checking out again while its session is open gets that same session (one
+/// payable session per hold, the hold not extended); once the session has closed unpaid, while
+/// the hold is still in its grace time, a new session for the same spot and hold, the hold
+/// extended for it.
 #[tokio::test]
-async fn the_same_email_again_gets_the_same_spot() {
+async fn the_same_email_again_gets_the_same_session_then_a_new_one_once_it_closed() {
     let table = TestTable::new().await;
     let stripe = stripe_fake(now()).await;
-    let first = checkout_handler(&table.store, &stripe, now());
-    let later = now() + time::Duration::minutes(20);
-    let second = checkout_handler(&table.store, &stripe, later);
+    let post = || json_post("/billing/create-checkout", &founding("twice@example.com"));
     let (_, a) = response_json(
-        first
-            .handle(json_post(
-                "/billing/create-checkout",
-                &founding("twice@example.com"),
-            ))
+        checkout_handler(&table.store, &stripe, now())
+            .handle(post())
             .await,
     )
     .await;
+    let later = now() + time::Duration::minutes(20);
     let (status, b) = response_json(
-        second
-            .handle(json_post(
-                "/billing/create-checkout",
-                &founding("twice@example.com"),
-            ))
+        checkout_handler(&table.store, &stripe, later)
+            .handle(post())
             .await,
     )
     .await;
     assert_eq!(status, 200, "{b}");
-    assert_eq!(a["spot_number"], b["spot_number"]);
+    assert_eq!(
+        (
+            &a["spot_number"],
+            &a["session_id"],
+            &a["checkout_url"],
+            &a["expires_at"]
+        ),
+        (
+            &b["spot_number"],
+            &b["session_id"],
+            &b["checkout_url"],
+            &b["expires_at"]
+        ),
+        "the same open session, the same expiry"
+    );
+    assert_eq!(
+        stripe.received_requests().await.unwrap().len(),
+        1,
+        "no second session was asked for"
+    );
+
+    // 31 minutes on, the session has closed unpaid; the hold is in its grace time.
+    let closed = now() + time::Duration::minutes(31);
+    let (status, c) = response_json(
+        checkout_handler(&table.store, &stripe, closed)
+            .handle(post())
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["spot_number"], a["spot_number"]);
+    assert_ne!(c["session_id"], a["session_id"], "a new session");
     let requests = stripe.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
     let (f1, f2) = (form(&requests[0]), form(&requests[1]));
     assert_eq!(
         f1["metadata[founding_hold]"], f2["metadata[founding_hold]"],
         "one hold behind both sessions"
     );
-    // The second session still gets Stripe's full 30-minute minimum: the hold was extended.
+    // The new session gets Stripe's full 30 minutes: the hold was extended.
     assert_eq!(
         f2["expires_at"],
-        (later + sales::domain::CHECKOUT_LIFETIME)
+        (closed + sales::domain::CHECKOUT_LIFETIME)
             .unix_timestamp()
             .to_string()
     );
-    let tally = table.store.founding_tally(later).await.unwrap();
+    let tally = table.store.founding_tally(closed).await.unwrap();
     assert_eq!((tally.held, tally.remaining), (1, 19));
     table.drop_table().await;
 }
@@ -534,5 +568,255 @@ async fn founding_spots_answers_with_cors_and_caches_per_instance() {
         .headers()
         .get("access-control-allow-methods")
         .is_some());
+    table.drop_table().await;
+}
+
+/// One client address holds at most 2 live founding spots (the default cap): 8 founding
+/// checkouts with different e-mails from one address at once get 2 holds and 6 answers 429
+/// saying when to try again; another address still gets a spot; an IPv6 client counts by its
+/// /64; once the address's holds lapse it can hold again, and a released or paid hold gives its
+/// slot back at once.
+#[tokio::test]
+async fn one_address_holds_at_most_two_founding_spots_at_once() {
+    use crate::json_post_from;
+    use sales::domain::{EmailAddress, HoldSlot};
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let stripe = stripe_fake(now()).await;
+    let from = |email: String, ip: &'static str, at: OffsetDateTime| {
+        let stripe = &stripe;
+        async move {
+            let response = checkout_handler(store, stripe, at)
+                .handle(json_post_from(
+                    "/billing/create-checkout",
+                    &founding(&email),
+                    ip,
+                ))
+                .await;
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let (status, body) = response_json(response).await;
+            (status, body, retry_after)
+        }
+    };
+    let answers =
+        join_all((0..8).map(|i| from(format!("throwaway{i}@example.com"), "192.0.2.1", now())))
+            .await;
+    let held: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 200).collect();
+    let refused: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 429).collect();
+    println!(
+        "one address, 8 founding checkouts: {} holds, {} refused (429)",
+        held.len(),
+        refused.len()
+    );
+    assert_eq!((held.len(), refused.len()), (2, 6), "{answers:?}");
+    for (_, body, retry_after) in &refused {
+        assert_eq!(body["error"], "too_many_holds", "{body}");
+        assert!(
+            body["reason"].as_str().unwrap().contains("try again"),
+            "{body}"
+        );
+        let seconds = body["retry_after_seconds"].as_i64().unwrap();
+        // At the latest when the first hold lapses: 36 minutes from now.
+        assert!((1..=36 * 60).contains(&seconds), "{seconds}");
+        assert_eq!(retry_after.as_deref(), Some(seconds.to_string().as_str()));
+    }
+    // Another address is another client.
+    let (status, _, _) = from("real.buyer@example.com".into(), "192.0.2.2", now()).await;
+    assert_eq!(status, 200);
+    // IPv6: one /64 is one client.
+    for (email, ip, expected) in [
+        ("v6a@example.com", "2001:db8:1:2::1", 200),
+        ("v6b@example.com", "2001:db8:1:2::2", 200),
+        ("v6c@example.com", "2001:db8:1:2:ffff::9", 429),
+        ("v6d@example.com", "2001:db8:1:3::1", 200),
+    ] {
+        let (status, body, _) = from(email.into(), ip, now()).await;
+        assert_eq!(status, expected, "{ip}: {body}");
+    }
+    let tally = store.founding_tally(now()).await.unwrap();
+    assert_eq!(tally.held, 6);
+
+    // A released hold gives its slot back at once (here: the first address's first hold, as
+    // the Checkout Session's expiry would release it, by what the session carries).
+    let sessions = stripe.received_requests().await.unwrap();
+    let first = form(&sessions[0]);
+    let slot = HoldSlot::parse(&first["metadata[hold_slot]"]).expect("the session names its slot");
+    let spot = sales::domain::SpotNumber::parse(&first["metadata[founding_spot]"]).unwrap();
+    let hold = sales::domain::HoldRef::from_stored(first["metadata[founding_hold]"].as_str());
+    let email = EmailAddress::parse(&first["customer_email"]).unwrap();
+    as_function(store, role::STRIPE_WEBHOOK)
+        .release_founding_hold(&email, spot, &hold, Some(&slot), None, None, now())
+        .await
+        .unwrap();
+    let (status, body, _) = from("after.release@example.com".into(), "192.0.2.1", now()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = from("still.capped@example.com".into(), "192.0.2.1", now()).await;
+    assert_eq!(status, 429);
+
+    // Once its holds lapse (36 minutes on), the address can hold again.
+    let later = now() + time::Duration::minutes(37);
+    let stripe_later = stripe_fake(later).await;
+    let (status, body) = response_json(
+        checkout_handler(store, &stripe_later, later)
+            .handle(json_post_from(
+                "/billing/create-checkout",
+                &founding("back.again@example.com"),
+                "192.0.2.1",
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    table.drop_table().await;
+}
+
+/// The standard plan too: the same e-mail twice gets the same open session (one payable
+/// session per lead and plan); the session's expiry is explicit, so the stored copy knows when
+/// it closes.
+#[tokio::test]
+async fn the_same_email_twice_gets_the_same_standard_session() {
+    let table = TestTable::new().await;
+    let stripe = stripe_fake(now()).await;
+    let standard = json!({"email": "std@example.com", "plan_type": "standard"});
+    let mut answers = Vec::new();
+    for at in [now(), now() + time::Duration::hours(2)] {
+        let (status, body) = response_json(
+            checkout_handler(&table.store, &stripe, at)
+                .handle(json_post("/billing/create-checkout", &standard))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        answers.push(body);
+    }
+    assert_eq!(answers[0]["session_id"], answers[1]["session_id"]);
+    assert_eq!(answers[0]["checkout_url"], answers[1]["checkout_url"]);
+    let requests = stripe.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "one session asked for");
+    assert!(form(&requests[0]).contains_key("expires_at"));
+    // A day later that session has closed: a new one.
+    let next_day = now() + time::Duration::hours(24);
+    let stripe_next_day = stripe_fake(next_day).await;
+    let (status, body) = response_json(
+        checkout_handler(&table.store, &stripe_next_day, next_day)
+            .handle(json_post("/billing/create-checkout", &standard))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(stripe_next_day.received_requests().await.unwrap().len(), 1);
+    table.drop_table().await;
+}
+
+/// With the human check configured, a founding checkout needs a valid Turnstile token before
+/// any spot is held: missing or invalid → 400 `human_check_failed` and nothing written; a token
+/// Turnstile says is spent → 400; Turnstile failing → 503; a valid one → the hold. The standard
+/// plan is not checked.
+#[tokio::test]
+async fn a_configured_human_check_guards_founding_checkouts() {
+    use sales::handlers::CreateCheckout;
+    use wiremock::matchers::body_string_contains;
+    let table = TestTable::new().await;
+    let stripe = stripe_fake(now()).await;
+    let turnstile = MockServer::start().await;
+    let answer = |body: serde_json::Value| ResponseTemplate::new(200).set_body_json(body);
+    Mock::given(method("POST"))
+        .and(body_string_contains("response=good-token"))
+        .respond_with(answer(
+            json!({"success": true, "error-codes": [], "hostname": "keiracom.com"}),
+        ))
+        .mount(&turnstile)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("response=spent-token"))
+        .respond_with(answer(
+            json!({"success": false, "error-codes": ["timeout-or-duplicate"]}),
+        ))
+        .mount(&turnstile)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("response=down-token"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&turnstile)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(answer(
+            json!({"success": false, "error-codes": ["invalid-input-response"]}),
+        ))
+        .mount(&turnstile)
+        .await;
+    let verify_url = format!("{}/turnstile/v0/siteverify", turnstile.uri());
+    let config = sales_tests::function_config(
+        &stripe.uri(),
+        &[
+            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ("TURNSTILE_SECRET_KEY", "0x4AAAAAAAtest"),
+            ("TURNSTILE_VERIFY_URL", &verify_url),
+        ],
+    );
+    let handler = CreateCheckout::new(
+        as_function(&table.store, role::CREATE_CHECKOUT),
+        crate::stripe_client(&config),
+        config,
+        Clock::fixed(now()),
+    );
+    let with_token = |email: &str, token: Option<&str>| {
+        let mut body = founding(email);
+        if let Some(token) = token {
+            body["turnstile_token"] = json!(token);
+        }
+        json_post("/billing/create-checkout", &body)
+    };
+    for (token, status) in [
+        (None, 400),
+        (Some("forged"), 400),
+        (Some("spent-token"), 400),
+    ] {
+        let (got, body) =
+            response_json(handler.handle(with_token("bot@example.com", token)).await).await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some("human_check_failed")),
+            "{token:?}: {body}"
+        );
+        assert!(body["reason"].as_str().unwrap().contains("check"), "{body}");
+    }
+    let (got, body) = response_json(
+        handler
+            .handle(with_token("bot@example.com", Some("down-token")))
+            .await,
+    )
+    .await;
+    assert_eq!(got, 503, "{body}");
+    assert_eq!(table.item_count().await, 0, "nothing held, no lead");
+    let (got, body) = response_json(
+        handler
+            .handle(with_token("human@example.com", Some("good-token")))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (got, body["spot_number"].as_i64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    let standard = json!({"email": "std@example.com", "plan_type": "standard"});
+    let (got, body) = response_json(
+        handler
+            .handle(json_post("/billing/create-checkout", &standard))
+            .await,
+    )
+    .await;
+    assert_eq!(got, 200, "no check for the standard plan: {body}");
+    // The client's address went to Turnstile as remoteip.
+    let sent = turnstile.received_requests().await.unwrap();
+    assert!(
+        sent.iter()
+            .all(|r| String::from_utf8_lossy(&r.body).contains("remoteip=10.")),
+        "{sent:?}"
+    );
     table.drop_table().await;
 }

@@ -834,3 +834,55 @@ async fn an_id_no_key_can_hold_is_a_400_and_writes_nothing() {
     assert_eq!(table.item_count().await, 0, "nothing written");
     table.drop_table().await;
 }
+
+/// The portal trusts the JWT's e-mail only when the token says it is verified:
+/// `email_verified` must be `true` (`"true"` as API Gateway passes claims). A token without the
+/// claim (a Cognito access token has neither `email` nor `email_verified`: the app must send
+/// the ID token), or with any other value, is refused before anything is read.
+#[tokio::test]
+async fn the_portal_needs_a_verified_email_claim() {
+    let table = TestTable::new().await;
+    let stripe = MockServer::start().await;
+    let config = config(&stripe);
+    let portal = CustomerPortal::new(
+        as_function(&table.store, role::CUSTOMER_PORTAL),
+        stripe_client(&config),
+        config,
+    );
+    let request = |claims: serde_json::Value| {
+        apigw_request(
+            "POST",
+            "/billing/customer-portal",
+            &[],
+            b"",
+            false,
+            Some(claims),
+        )
+    };
+    for claims in [
+        json!({"email": "ada@example.com", "sub": "user-1"}),
+        json!({"email": "ada@example.com", "email_verified": "false", "sub": "user-1"}),
+        json!({"email": "ada@example.com", "email_verified": "", "sub": "user-1"}),
+        json!({"email": "ada@example.com", "email_verified": "yes", "sub": "user-1"}),
+        json!({"email_verified": "true", "sub": "user-1"}),
+    ] {
+        let (status, body) = response_json(portal.handle(request(claims.clone())).await).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("unauthorized")),
+            "{claims}"
+        );
+    }
+    // Verified: the caller is looked up (no Stripe customer yet: 404, past the sign-in check).
+    let (status, body) = response_json(
+        portal
+            .handle(request(
+                json!({"email": "ada@example.com", "email_verified": "true", "sub": "user-1"}),
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(stripe.received_requests().await.unwrap().is_empty());
+    table.drop_table().await;
+}

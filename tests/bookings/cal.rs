@@ -422,3 +422,60 @@ async fn the_sample_events_for_cargo_lambda_invoke_behave_as_documented() {
     }
     table.drop_table().await;
 }
+
+/// Cal.com signs no timestamp, so a captured body stays validly signed; once its ledger record
+/// may have expired (30 days) it would no longer be a duplicate. A delivery whose `createdAt` is
+/// older than the ledger's lifetime is refused with the reason, as is one without `createdAt`
+/// or dated in the future; one a day younger than the limit goes through. Nothing is written.
+#[tokio::test]
+async fn a_delivery_older_than_the_ledger_keeps_records_is_refused_as_a_possible_replay() {
+    use sales::handlers::booking_webhook::{CAL_CLOCK_SKEW, CAL_MAX_DELIVERY_AGE};
+    use sales::store::LEDGER_RETENTION;
+    use time::Duration;
+    assert!(CAL_MAX_DELIVERY_AGE < LEDGER_RETENTION);
+    let table = TestTable::new().await;
+    let at = |when: time::OffsetDateTime| {
+        let mut body = payload("BOOKING_CREATED", "replay@example.com");
+        body["createdAt"] = json!(sales::domain::time_format::to_sortable(when));
+        body
+    };
+    let old = at(crate::NOW - LEDGER_RETENTION);
+    let mut undated = payload("BOOKING_CREATED", "replay@example.com");
+    undated.as_object_mut().unwrap().remove("createdAt");
+    let future = at(crate::NOW + CAL_CLOCK_SKEW + Duration::minutes(1));
+    for (body, reason) in [
+        (old, "older than 30 days"),
+        (undated, "createdAt is missing"),
+        (future, "in the future"),
+    ] {
+        let (status, result) = send(&table, &bytes(&body)).await;
+        assert_eq!(status, 400, "{result}");
+        assert!(
+            result["reason"].as_str().unwrap().contains(reason),
+            "{reason}: {result}"
+        );
+    }
+    assert_eq!(
+        table.item_count().await,
+        0,
+        "a refused delivery writes nothing"
+    );
+    // Inside the window it is an ordinary delivery.
+    let recent = at(crate::NOW - LEDGER_RETENTION + Duration::days(1));
+    let (status, result) = send(&table, &bytes(&recent)).await;
+    assert_eq!(
+        (status, &result["stage"]),
+        (200, &json!("demo_booked")),
+        "{result}"
+    );
+    // An ignored trigger is answered as before, dated or not.
+    let mut requested = payload("BOOKING_REQUESTED", "replay@example.com");
+    requested.as_object_mut().unwrap().remove("createdAt");
+    let (status, result) = send(&table, &bytes(&requested)).await;
+    assert_eq!(
+        (status, &result["ignored"]),
+        (200, &json!("BOOKING_REQUESTED")),
+        "{result}"
+    );
+    table.drop_table().await;
+}

@@ -4,6 +4,15 @@
 // payer signed in (a token from the gateway's local issuer) opening the billing portal, sold out
 // with a waitlist position, a phone-width screen. Saves a screenshot of each state.
 //
+// Then the answers the stack cannot easily be made to give on cue, with create-checkout and
+// founding-spots answered by page.route (the landing page is still the real one): 429
+// too_many_holds (one network holding too many founding spots) and API Gateway's own 429, in
+// different words; and the human check (Cloudflare Turnstile) with data-turnstile-sitekey, whose
+// script is a stub served by page.route (nothing is fetched from the internet): the token is
+// sent as turnstile_token with founding checkouts only, and 400 human_check_failed is shown. A
+// page without the sitekey loads nothing from Cloudflare. `WIDGET_CASES=stubbed` runs only these
+// (they need only WIDGET_URL: e.g. `infra/local/landing.py --port 18080 --api http://127.0.0.1:19000`).
+//
 // Environment (make e2e sets it):
 //   WIDGET_URL       the landing page example, e.g. http://127.0.0.1:8080/ (make dev serves it)
 //   API_URL          the local API gateway, e.g. http://127.0.0.1:9000 (the HTTP API's routes)
@@ -11,6 +20,7 @@
 //   STANDIN_URL      the Stripe stand-in, e.g. http://127.0.0.1:12111
 //   SCREENSHOTS      where to save the screenshots (default target/browser-screenshots)
 //   CHROMIUM         the browser (default /usr/bin/chromium)
+//   WIDGET_CASES     "stubbed": only the cases whose API answers are stubbed (no stack needed)
 
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -97,6 +107,153 @@ async function payFounding(email) {
   const paid = await fetch(`${STANDIN_URL}/checkout/${body.session_id}/pay`, { method: "POST" });
   const result = await paid.json();
   assert.equal(result.webhook.status, 200, JSON.stringify(result));
+}
+
+/** JSON from a stubbed API route, with the CORS header API Gateway would add for the landing page. */
+function json(status, body) {
+  return {
+    status,
+    contentType: "application/json",
+    headers: { "Access-Control-Allow-Origin": new URL(WIDGET_URL).origin },
+    body: JSON.stringify(body),
+  };
+}
+
+// Stands in for https://challenges.cloudflare.com/turnstile/v0/api.js: the explicit-render API
+// the widget uses (render, getResponse, reset); "I am human" yields Cloudflare's test token.
+const TURNSTILE_STUB = `
+window.turnstile = {
+  sitekeys: [], resets: 0, token: "",
+  render(container, options) {
+    this.sitekeys.push(options.sitekey);
+    this.container = container; this.options = options; this.draw();
+    return "stub-widget";
+  },
+  draw() {
+    this.container.innerHTML = "";
+    const box = document.createElement("div");
+    box.style.cssText = "display:inline-flex;align-items:center;gap:.5rem;width:300px;height:65px;padding:0 .75rem;border:1px solid #d0d4dc;background:#fafafa;box-sizing:border-box";
+    const button = document.createElement("button");
+    button.type = "button"; button.textContent = "I am human"; button.className = "stub-turnstile";
+    button.onclick = () => {
+      this.token = "XXXX.DUMMY.TOKEN.XXXX"; button.textContent = "Success!"; button.disabled = true;
+      this.options.callback(this.token);
+    };
+    box.append(button, document.createTextNode("Turnstile (test stub)"));
+    this.container.append(box);
+  },
+  getResponse() { return this.token; },
+  reset() { this.resets += 1; this.token = ""; this.draw(); },
+};`;
+
+const SITEKEY = "1x00000000000000000000AA"; // Cloudflare's always-passing test sitekey
+
+/** The cases whose API answers come from page.route: refusals in plain words, the human check. */
+async function stubbedCases() {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const fromCloudflare = [];
+  context.on("request", (request) => {
+    if (new URL(request.url()).hostname === "challenges.cloudflare.com") fromCloudflare.push(request.url());
+  });
+  // Anything else outside this machine would hang on the closed network: refuse it at once.
+  await context.route((url) => !["127.0.0.1", "localhost"].includes(url.hostname) &&
+    url.hostname !== "challenges.cloudflare.com", (route) => route.abort());
+  await context.route(`${API_URL}/billing/founding-spots`, (route) => route.fulfill(json(200, {
+    total: 20, remaining: 6, members: 12, held: 2, discount_percent: 40, waitlist_open: false,
+  })));
+  const sent = [];
+  let answer = json(500, {});
+  await context.route(CHECKOUT_URL, (route) => {
+    if (route.request().method() !== "POST") return route.continue();
+    sent.push(route.request().postDataJSON());
+    return route.fulfill(answer);
+  });
+
+  // 1. One network holding too many founding spots: create-checkout's 429 too_many_holds.
+  const page = await context.newPage();
+  page.on("pageerror", (err) => assert.fail(`page error: ${err.message}`));
+  await page.goto(WIDGET_URL);
+  await banner(page).filter({ hasText: "6 of 20 founding spots left" }).waitFor();
+  answer = json(429, {
+    error: "too_many_holds",
+    reason: "This network already holds 2 founding spots; a spot is released when its checkout ends.",
+    retry_after_seconds: 1500,
+  });
+  await page.getByLabel("Work e-mail").fill("third-hold@example.com");
+  await page.getByRole("button", { name: "Become a founding member" }).click();
+  const held = await status(page).filter({ hasText: "held from your network" }).textContent();
+  assert.equal(held, "Too many founding spots are being held from your network right now. " +
+    "Please try again in about 25 minutes, or join the waitlist.");
+  assert.deepEqual(sent.at(-1), { email: "third-hold@example.com", plan_type: "founding" }, "no token without a sitekey");
+  assert.equal(await page.getByRole("button", { name: "Become a founding member" }).isDisabled(), false);
+  assert.notEqual(await page.getByLabel("Work e-mail").getAttribute("aria-invalid"), "true", "not the e-mail's fault");
+  await shot(page, "11-too-many-holds.png", `create-checkout answered 429 too_many_holds: "${held}"`);
+
+  // 2. API Gateway's own throttle: busy for everyone, other words.
+  answer = json(429, { message: "Too Many Requests" });
+  await page.getByRole("button", { name: "Become a founding member" }).click();
+  const busy = await status(page).filter({ hasText: "signing up right now" }).textContent();
+  assert.doesNotMatch(busy, /held from your network/);
+  await shot(page, "12-throttled.png", `API Gateway's throttle (429 Too Many Requests): "${busy}"`);
+  assert.deepEqual(fromCloudflare, [], "no sitekey: nothing is loaded from Cloudflare");
+
+  // 3. The human check: a page with data-turnstile-sitekey (the landing page, the attribute added).
+  const checked = await context.newPage();
+  checked.on("pageerror", (err) => assert.fail(`page error: ${err.message}`));
+  await checked.route(WIDGET_URL, async (route) => {
+    const response = await route.fetch();
+    const html = (await response.text())
+      .replace("<div data-agency-os-widget", `<div data-agency-os-widget data-turnstile-sitekey="${SITEKEY}"`);
+    assert.match(html, /data-turnstile-sitekey/);
+    await route.fulfill({ response, body: html });
+  });
+  await checked.route("https://challenges.cloudflare.com/turnstile/v0/api.js*", (route) =>
+    route.fulfill({ status: 200, contentType: "text/javascript", body: TURNSTILE_STUB }));
+  await checked.goto(WIDGET_URL);
+  await checked.getByRole("button", { name: "I am human" }).waitFor();
+  assert.deepEqual(await checked.evaluate(() => window.turnstile.sitekeys), [SITEKEY]);
+  assert.equal(fromCloudflare.length, 1, `Cloudflare's script once: ${fromCloudflare}`);
+  assert.match(fromCloudflare[0], /\/turnstile\/v0\/api\.js\?render=explicit$/);
+
+  // Not completed: no request, a plain-words message.
+  const before = sent.length;
+  await checked.getByLabel("Work e-mail").fill("human@example.com");
+  await checked.getByRole("button", { name: "Become a founding member" }).click();
+  await status(checked).filter({ hasText: "Please complete the check and try again." }).waitFor();
+  assert.equal(sent.length, before, "nothing sent without a token");
+
+  // Completed: the token goes with the founding checkout; refused (400 human_check_failed), the
+  // message, and a fresh challenge (a token is checked once).
+  await checked.getByRole("button", { name: "I am human" }).click();
+  answer = json(400, { error: "human_check_failed", reason: "The human check has expired or was already used." });
+  await status(checked).evaluate((node) => { node.textContent = ""; });
+  await checked.getByRole("button", { name: "Become a founding member" }).click();
+  await status(checked).filter({ hasText: "Please complete the check and try again." }).waitFor();
+  assert.deepEqual(sent.at(-1), {
+    email: "human@example.com", plan_type: "founding", turnstile_token: "XXXX.DUMMY.TOKEN.XXXX",
+  });
+  assert.equal(await checked.evaluate(() => window.turnstile.resets), 1, "the challenge is reset after a check");
+  await checked.getByRole("button", { name: "I am human" }).waitFor();
+  await shot(checked, "13-human-check.png", "with data-turnstile-sitekey: the challenge (a stub of Turnstile) and 400 human_check_failed in plain words");
+
+  // The standard plan does not spend the token.
+  await checked.getByRole("button", { name: "I am human" }).click();
+  answer = json(503, { error: "unavailable" });
+  await checked.getByRole("button", { name: "Start on the standard plan" }).click();
+  await status(checked).filter({ hasText: "unavailable right now" }).waitFor();
+  assert.deepEqual(sent.at(-1), { email: "human@example.com", plan_type: "standard" });
+  assert.equal(await checked.evaluate(() => window.turnstile.resets), 1);
+  await context.close();
+}
+
+if (process.env.WIDGET_CASES === "stubbed") {
+  try {
+    await stubbedCases();
+    console.log(`widget test (stubbed cases): passed (${shots.length} screenshots in ${SHOTS})`);
+  } finally {
+    await browser.close();
+  }
+  process.exit(0);
 }
 
 try {
@@ -197,6 +354,9 @@ try {
   assert.ok(box && box.height >= 44, "touch targets are at least 44px tall");
   assert.equal(await small.getByRole("button", { name: "Book a Demo" }).getAttribute("data-cal-link"), "keiracom/demo");
   await shot(small, "10-phone.png", "the widget at 375px wide");
+
+  // 8. The refusals and the human check, with stubbed API answers.
+  await stubbedCases();
 
   console.log(`widget test: passed (${shots.length} screenshots in ${SHOTS})`);
 } finally {

@@ -201,8 +201,112 @@ fn every_function_reads_the_stack_table_and_only_it() {
     }
 }
 
-/// The functions whose code reads no secret (no Stripe key, no webhook signing secret).
-const FUNCTIONS_WITHOUT_SECRETS: [&str; 2] = ["founding-spots", "pipeline"];
+/// The secret keys each function's code keeps ([`sales::lambda::runtime::FUNCTION_SECRETS`]):
+/// the functions with none get neither `SECRETS_ID` nor the permission to read the secret.
+fn reads_secrets(binary: &str) -> bool {
+    !sales::lambda::runtime::secret_keys_of(binary).is_empty()
+}
+
+/// Each function keeps only secret keys the secret defines, and only its own: no webhook keeps
+/// the Stripe API key, and each webhook keeps only its provider's signing secrets.
+#[test]
+fn each_function_keeps_only_the_secrets_it_uses() {
+    use sales::lambda::config::SECRET_KEYS;
+    use sales::lambda::runtime::{secret_keys_of, FUNCTION_SECRETS};
+    let template = template::template();
+    let functions = template_functions(&template);
+    assert_eq!(
+        FUNCTION_SECRETS
+            .iter()
+            .map(|(name, _)| (*name).to_owned())
+            .collect::<BTreeSet<_>>(),
+        functions.keys().cloned().collect::<BTreeSet<_>>(),
+        "FUNCTION_SECRETS names every function of the template, and only those"
+    );
+    for (binary, keys) in FUNCTION_SECRETS {
+        for key in keys {
+            assert!(
+                SECRET_KEYS.contains(key),
+                "{binary}: {key} is not a secret key"
+            );
+        }
+    }
+    for webhook in ["stripe-webhook", "cal-webhook", "calendly-webhook"] {
+        let keys = secret_keys_of(webhook);
+        assert!(!keys.contains(&"STRIPE_SECRET_KEY"), "{webhook}: {keys:?}");
+        let prefix = match webhook {
+            "stripe-webhook" => "STRIPE_WEBHOOK_",
+            "cal-webhook" => "CAL_WEBHOOK_",
+            _ => "CALENDLY_WEBHOOK_",
+        };
+        assert!(
+            !keys.is_empty() && keys.iter().all(|key| key.starts_with(prefix)),
+            "{webhook}: {keys:?}"
+        );
+    }
+    for caller in ["create-checkout", "customer-portal"] {
+        assert!(
+            secret_keys_of(caller).contains(&"STRIPE_SECRET_KEY"),
+            "{caller}"
+        );
+        assert!(
+            !secret_keys_of(caller)
+                .iter()
+                .any(|key| key.contains("WEBHOOK")),
+            "{caller}"
+        );
+    }
+}
+
+/// The account's Lambda concurrency (the default regional quota) and the share of it the
+/// reserved caps may take: at least 90% stays unreserved for the functions without a cap and
+/// anything else in the account (AWS itself refuses to leave less than 100).
+const ACCOUNT_CONCURRENCY: u64 = 1000;
+const MIN_UNRESERVED_PERCENT: u64 = 90;
+
+/// The internet-facing functions (the three webhook URLs, open to anyone, and create-checkout,
+/// which holds spots and calls Stripe) each have a reserved concurrency: a flood on one of
+/// them cannot take the account's concurrency from the others.
+#[test]
+fn webhooks_and_checkout_have_reserved_concurrency_leaving_most_of_the_account_free() {
+    let template = template::template();
+    let functions = template_functions(&template);
+    let capped = [
+        "stripe-webhook",
+        "cal-webhook",
+        "calendly-webhook",
+        "create-checkout",
+    ];
+    let mut reserved = 0;
+    for (binary, (id, function)) in &functions {
+        let cap = function["Properties"]
+            .get("ReservedConcurrentExecutions")
+            .map(|value| {
+                value
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{id}: a literal ReservedConcurrentExecutions"))
+            });
+        if capped.contains(&binary.as_str()) {
+            let cap =
+                cap.unwrap_or_else(|| panic!("{id} ({binary}): no ReservedConcurrentExecutions"));
+            assert!(cap >= 2, "{id}: {cap} would serialise every delivery");
+            reserved += cap;
+        } else if let Some(cap) = cap {
+            reserved += cap;
+        }
+    }
+    let unreserved = ACCOUNT_CONCURRENCY - reserved;
+    assert!(
+        unreserved * 100 >= ACCOUNT_CONCURRENCY * MIN_UNRESERVED_PERCENT,
+        "{reserved} of {ACCOUNT_CONCURRENCY} reserved: less than {MIN_UNRESERVED_PERCENT}% left unreserved"
+    );
+    assert!(unreserved >= 100, "AWS keeps at least 100 unreserved");
+}
+
+/// Optional secret keys added after the first deploy: not in the placeholder `SecretString`, since
+/// a changed `SecretString` makes CloudFormation overwrite the real secret with empty values.
+/// They are put into the secret by hand (README, Configuration).
+const SECRET_KEYS_ADDED_AFTER_FIRST_DEPLOY: [&str; 1] = ["TURNSTILE_SECRET_KEY"];
 
 #[test]
 fn secrets_only_where_they_are_read() {
@@ -225,6 +329,13 @@ fn secrets_only_where_they_are_read() {
         .map(String::as_str)
         .collect();
     for key in sales::lambda::config::SECRET_KEYS {
+        if SECRET_KEYS_ADDED_AFTER_FIRST_DEPLOY.contains(&key) {
+            assert!(
+                !keys.contains(key),
+                "{key} in SecretString would empty the real secret"
+            );
+            continue;
+        }
         assert!(keys.contains(key), "the secret's placeholder lacks {key}");
     }
 
@@ -255,9 +366,8 @@ fn secrets_only_where_they_are_read() {
                 "{id}: the secret {key} is not an environment variable"
             );
         }
-        // These read no secret: they get neither the id nor the permission.
-        let reads_secrets = !FUNCTIONS_WITHOUT_SECRETS.contains(&binary.as_str());
-        assert_eq!(has_secret_id, reads_secrets, "{id} ({binary})");
+        // Those that read no secret get neither the id nor the permission.
+        assert_eq!(has_secret_id, reads_secrets(&binary), "{id} ({binary})");
     }
 }
 

@@ -127,7 +127,15 @@ async fn signed_mutated_deliveries_and_requests_never_answer_5xx() {
         "BOOKING_CANCELLED",
     ]
     .iter()
-    .map(|t| json_fixture(&format!("cal/{t}.body.json")))
+    .map(|t| {
+        // Dated now (the handler runs on the system clock and refuses deliveries older than
+        // the delivery ledger keeps them).
+        let mut body = json_fixture(&format!("cal/{t}.body.json"));
+        body["createdAt"] = json!(sales::domain::time_format::to_sortable(
+            OffsetDateTime::now_utc()
+        ));
+        body
+    })
     .collect();
     for seed in 0..n {
         let body = mutate::bytes(&cal_fixtures[(seed % 3) as usize], seed);

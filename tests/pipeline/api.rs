@@ -26,6 +26,7 @@ async fn cal_booking(store: &sales::SalesStore, trigger: &str, address: &str, ui
     body["payload"]["uid"] = json!(uid);
     body["payload"]["startTime"] = json!("2026-12-10T14:00:00Z");
     body["payload"]["endTime"] = json!("2026-12-10T14:30:00Z");
+    body["createdAt"] = json!(sales::domain::time_format::to_sortable(NOW));
     let bytes = serde_json::to_vec(&body).unwrap();
     let signature = sign_hex(b"cal-secret", &[&bytes]);
     let handler = BookingWebhook::cal(
@@ -283,6 +284,53 @@ async fn deals_come_soonest_first_across_pages_and_filters_use_the_indexes() {
         (400, Some("cursor")),
         "{body}"
     );
+    // ... and on the same list with other filters: a due_before that ends before the cursor's
+    // place (DynamoDB would refuse the start key: it was a 500), another due_before, a stage
+    // filter added to a rep's list. Each is a 400 naming the cursor.
+    let (_, rep) = call(
+        store,
+        "GET",
+        "/pipeline/leads",
+        "assigned_to=sam&limit=1",
+        None,
+    )
+    .await;
+    let rep_cursor = rep["next_cursor"].as_str().unwrap();
+    let (_, due) = call(
+        store,
+        "GET",
+        "/pipeline/leads",
+        "stage=negotiation&due_before=2027-01-01&limit=1",
+        None,
+    )
+    .await;
+    let due_cursor = due["next_cursor"].as_str().unwrap();
+    for query in [
+        format!("stage=negotiation&due_before=2026-12-01T00:00:00Z&cursor={cursor}"),
+        format!("stage=negotiation&due_before=2027-06-01&cursor={due_cursor}"),
+        format!("stage=negotiation&cursor={due_cursor}"),
+        format!("assigned_to=sam&stage=negotiation&cursor={rep_cursor}"),
+        format!("assigned_to=someone-else&cursor={rep_cursor}"),
+    ] {
+        let (status, body) = call(store, "GET", "/pipeline/leads", &query, None).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some("cursor")),
+            "{query}: {body}"
+        );
+    }
+    // The same filters again: the next page.
+    for query in [
+        format!("stage=negotiation&due_before=2027-01-01&cursor={due_cursor}"),
+        format!("assigned_to=sam&cursor={rep_cursor}&limit=2"),
+    ] {
+        let (status, body) = call(store, "GET", "/pipeline/leads", &query, None).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert!(
+            !body["leads"].as_array().unwrap().is_empty(),
+            "{query}: {body}"
+        );
+    }
     table.drop_table().await;
 }
 
@@ -526,5 +574,78 @@ async fn one_deal_in_full_and_the_founding_lists_in_order() {
     assert_eq!(status, 404);
     let (status, _) = call(store, "DELETE", "/pipeline/summary", "", None).await;
     assert_eq!(status, 405);
+    table.drop_table().await;
+}
+
+/// The sales team sees live founding holds with the client address that took them, and clears
+/// one: the spot and the client's slot come free at once (the same address can hold again);
+/// a spot without a live hold is a 404.
+#[tokio::test]
+async fn the_sales_team_lists_live_holds_and_releases_one() {
+    use sales::domain::{Client, HoldRef, HoldWindow, LeadSource, NewLead};
+    use sales::store::{ClientCap, HoldOutcome};
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let cap = ClientCap {
+        client: Client::from_source_ip(Some("198.51.100.23")),
+        holds: 1,
+    };
+    let hold = |address: &str| {
+        let lead = NewLead::new(
+            sales::domain::EmailAddress::parse(address).unwrap(),
+            LeadSource::Checkout,
+        );
+        let cap = cap.clone();
+        async move {
+            store
+                .hold_founding_spot_for(
+                    &lead,
+                    &HoldRef::generate(),
+                    HoldWindow::starting_at(NOW).hold_expires_at,
+                    Some(&cap),
+                    NOW,
+                )
+                .await
+                .unwrap()
+                .1
+        }
+    };
+    assert!(matches!(
+        hold("taker@example.com").await,
+        HoldOutcome::Held { .. }
+    ));
+    assert!(matches!(
+        hold("second@example.com").await,
+        HoldOutcome::ClientLimit { .. }
+    ));
+
+    let (status, listed) = call(store, "GET", "/founding/holds", "", None).await;
+    assert_eq!(status, 200, "{listed}");
+    let holds = listed["holds"].as_array().unwrap();
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0]["spot"], 1);
+    assert_eq!(holds[0]["email"], "taker@example.com");
+    assert_eq!(holds[0]["client"], "198.51.100.23");
+    assert!(holds[0]["held_at"].is_string() && holds[0]["expires_at"].is_string());
+    assert!(
+        holds[0].get("hold_ref").is_none(),
+        "the hold's secret stays inside"
+    );
+
+    let (status, released) = call(store, "POST", "/founding/holds/1/release", "", None).await;
+    assert_eq!(status, 200, "{released}");
+    assert_eq!(released["released"]["email"], "taker@example.com");
+    let (status, _) = call(store, "GET", "/founding/holds", "", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(store.founding_tally(NOW).await.unwrap().held, 0);
+    // The client's slot came back with it.
+    assert!(matches!(
+        hold("second@example.com").await,
+        HoldOutcome::Held { .. }
+    ));
+    let (status, _) = call(store, "POST", "/founding/holds/7/release", "", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = call(store, "POST", "/founding/holds/21/release", "", None).await;
+    assert_eq!(status, 400);
     table.drop_table().await;
 }

@@ -257,3 +257,52 @@ async fn bad_input_is_a_clear_error_and_a_non_zero_exit() {
     assert_eq!(lead.pipeline.stage, PipelineStage::Contacted);
     table.drop_table().await;
 }
+
+/// `salesctl holds` lists live founding holds with their client address; `salesctl
+/// release-hold SPOT` clears one (exit 3 when the spot has no live hold).
+#[tokio::test]
+async fn the_sales_team_lists_and_releases_holds_from_the_terminal() {
+    use sales::domain::{Client, EmailAddress, HoldRef, HoldWindow, LeadSource, NewLead};
+    use sales::store::ClientCap;
+    let table = TestTable::new().await;
+    // Holds taken now (salesctl reads the real clock).
+    let now = time::OffsetDateTime::now_utc();
+    table
+        .store
+        .hold_founding_spot_for(
+            &NewLead::new(
+                EmailAddress::parse("held@example.com").unwrap(),
+                LeadSource::Checkout,
+            ),
+            &HoldRef::generate(),
+            HoldWindow::starting_at(now).hold_expires_at,
+            Some(&ClientCap {
+                client: Client::from_source_ip(Some("2001:db8:5:6::7")),
+                holds: 2,
+            }),
+            now,
+        )
+        .await
+        .unwrap();
+    let listed = salesctl(&table, &["holds"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed.stdout.contains("held@example.com") && listed.stdout.contains("2001:db8:5:6::/64"),
+        "{}",
+        listed.stdout
+    );
+    let json = salesctl(&table, &["holds", "--json"]).json();
+    assert_eq!(json["holds"][0]["spot"], 1);
+    let released = salesctl(&table, &["release-hold", "1"]);
+    assert_eq!(released.code, 0, "{}", released.stderr);
+    assert!(
+        released.stdout.contains("released spot 1"),
+        "{}",
+        released.stdout
+    );
+    let again = salesctl(&table, &["release-hold", "1"]);
+    assert_eq!(again.code, 3, "{}", again.stderr);
+    let bad = salesctl(&table, &["release-hold", "21"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    table.drop_table().await;
+}

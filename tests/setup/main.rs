@@ -1106,38 +1106,100 @@ async fn the_stacks_stripe_key_serves_when_none_is_given_and_a_key_of_the_other_
     secret.delete().await;
 }
 
-/// Each function reads the stack's secret at cold start as its own role: the functions the
-/// template grants `secretsmanager:GetSecretValue` get their settings from it; the two it does
-/// not (founding-spots, pipeline: they need no secret) are refused as AWS refuses them.
+/// Each function reads the stack's secret at cold start as its own role, and keeps only its own
+/// keys ([`sales::lambda::runtime::FUNCTION_SECRETS`]): the webhooks never hold the Stripe API
+/// key, the two functions that call Stripe hold no webhook secret. The two the template grants
+/// no `secretsmanager:GetSecretValue` (founding-spots, pipeline: they need no secret) are
+/// refused as AWS refuses them.
 #[tokio::test]
 async fn functions_read_the_secret_as_their_own_roles() {
     use sales::lambda::config::Config;
+    use sales::lambda::runtime::secret_keys_of;
     use sales_tests::{role, sdk_config_as};
     let secret = TestSecret::new(&json!({
         "STRIPE_SECRET_KEY": "sk_test_from_the_secret",
-        "STRIPE_WEBHOOK_SECRET": "whsec_from_the_secret"
+        "STRIPE_WEBHOOK_SECRET": "whsec_from_the_secret",
+        "CAL_WEBHOOK_SECRET": "cal_from_the_secret",
+        "CALENDLY_WEBHOOK_SIGNING_KEY": "calendly_from_the_secret",
+        "STRIPE_FOUNDING_PRICE_ID": "price_from_the_secret"
     }))
     .await;
-    for function in [
-        role::CREATE_CHECKOUT,
-        role::CUSTOMER_PORTAL,
-        role::STRIPE_WEBHOOK,
-        role::CAL_WEBHOOK,
-        role::CALENDLY_WEBHOOK,
+    // The environment holds every secret too (as `make dev`'s .env.dev does): a function still
+    // keeps only its own.
+    let env = |key: &str| match key {
+        "STRIPE_SECRET_KEY" => Some("sk_test_from_the_env".to_owned()),
+        "STRIPE_WEBHOOK_SECRET_PREVIOUS" => Some("whsec_previous_from_the_env".to_owned()),
+        "CAL_WEBHOOK_SECRET_PREVIOUS" => Some("cal_previous_from_the_env".to_owned()),
+        _ => None,
+    };
+    for (function, binary) in [
+        (role::CREATE_CHECKOUT, "create-checkout"),
+        (role::CUSTOMER_PORTAL, "customer-portal"),
+        (role::STRIPE_WEBHOOK, "stripe-webhook"),
+        (role::CAL_WEBHOOK, "cal-webhook"),
+        (role::CALENDLY_WEBHOOK, "calendly-webhook"),
     ] {
         let sdk = sdk_config_as(function).await;
-        let config = Config::load_with(&sdk, Some(&secret.arn), |_| None)
+        let config = Config::load_with(&sdk, Some(&secret.arn), env, secret_keys_of(binary))
             .await
             .unwrap_or_else(|e| panic!("{function}: {e}"));
-        assert_eq!(
-            config.stripe_secret_key.as_ref().map(|k| k.expose()),
-            Some("sk_test_from_the_secret"),
-            "{function}"
+        let held = |secrets: &[Secret]| -> Vec<String> {
+            secrets.iter().map(|s| s.expose().to_owned()).collect()
+        };
+        let stripe_key = config.stripe_secret_key.as_ref().map(|k| k.expose());
+        let (stripe_hooks, cal, calendly) = (
+            held(&config.stripe_webhook_secrets),
+            held(&config.cal_webhook_secrets),
+            held(&config.calendly_signing_keys),
         );
+        let none: Vec<String> = Vec::new();
+        match binary {
+            "create-checkout" | "customer-portal" => {
+                assert_eq!(stripe_key, Some("sk_test_from_the_secret"), "{binary}");
+                assert_eq!(
+                    (&stripe_hooks, &cal, &calendly),
+                    (&none, &none, &none),
+                    "{binary}"
+                );
+            }
+            "stripe-webhook" => {
+                assert_eq!(stripe_key, None, "{binary} never holds the Stripe API key");
+                assert_eq!(
+                    stripe_hooks,
+                    ["whsec_from_the_secret", "whsec_previous_from_the_env"]
+                );
+                assert_eq!((&cal, &calendly), (&none, &none), "{binary}");
+            }
+            "cal-webhook" => {
+                assert_eq!(stripe_key, None, "{binary} never holds the Stripe API key");
+                assert_eq!(cal, ["cal_from_the_secret", "cal_previous_from_the_env"]);
+                assert_eq!((&stripe_hooks, &calendly), (&none, &none), "{binary}");
+            }
+            _ => {
+                assert_eq!(stripe_key, None, "{binary} never holds the Stripe API key");
+                assert_eq!(calendly, ["calendly_from_the_secret"]);
+                assert_eq!((&stripe_hooks, &cal), (&none, &none), "{binary}");
+            }
+        }
+        // Plain settings in the secret are kept for every function.
+        assert_eq!(
+            config.stripe_founding_price_id.as_deref(),
+            Some("price_from_the_secret"),
+            "{binary}"
+        );
+        let debug = format!("{config:?}");
+        for value in [
+            "sk_test_from_the_secret",
+            "whsec_from_the_secret",
+            "cal_from_the_secret",
+            "calendly_from_the_secret",
+        ] {
+            assert!(!debug.contains(value), "{value} in {debug}");
+        }
     }
     for function in [role::FOUNDING_SPOTS, role::PIPELINE] {
         let sdk = sdk_config_as(function).await;
-        let refused = Config::load_with(&sdk, Some(&secret.arn), |_| None)
+        let refused = Config::load_with(&sdk, Some(&secret.arn), |_| None, &[])
             .await
             .expect_err("no grant, no secret");
         assert!(
@@ -1149,4 +1211,103 @@ async fn functions_read_the_secret_as_their_own_roles() {
         );
     }
     secret.delete().await;
+}
+
+/// A webhook secret rotated while an instance is warm: the first delivery signed with the new
+/// secret fails with the cached one, the instance re-reads the secret (as its own role) once
+/// and accepts it; a forged signature right after finds the rate limit and reads nothing.
+#[tokio::test]
+async fn a_rotated_webhook_secret_is_picked_up_after_one_re_read() {
+    use sales::domain::signature::sign_hex;
+    use sales::handlers::BookingWebhook;
+    use sales::lambda::clock::Clock;
+    use sales::lambda::config::{Config, CAL_WEBHOOK_KEYS};
+    use sales::lambda::runtime::secret_keys_of;
+    use sales::lambda::secrets::{WebhookSecrets, SECRET_RELOAD_INTERVAL};
+    use sales_tests::{apigw_request, as_function, response_json, role, sdk_config_as, TestTable};
+
+    let table = TestTable::new().await;
+    let secret = TestSecret::new(&json!({
+        "STRIPE_SECRET_KEY": "sk_test_never_in_a_webhook",
+        "CAL_WEBHOOK_SECRET": "cal_old"
+    }))
+    .await;
+    let sdk = sdk_config_as(role::CAL_WEBHOOK).await;
+    let config = Config::load_with(
+        &sdk,
+        Some(&secret.arn),
+        |_| None,
+        secret_keys_of("cal-webhook"),
+    )
+    .await
+    .expect("cold start");
+    assert!(config.stripe_secret_key.is_none());
+    let secrets = WebhookSecrets::from_secrets_manager(
+        config.cal_webhook_secrets.clone(),
+        &sdk,
+        &secret.arn,
+        CAL_WEBHOOK_KEYS,
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let handler = BookingWebhook::cal(
+        as_function(&table.store, role::CAL_WEBHOOK),
+        secrets,
+        Clock::fixed(now),
+    );
+    let delivery = |key: &str, uid: &str| {
+        let mut body: Value =
+            serde_json::from_slice(&sales_tests::fixture("cal/BOOKING_CREATED.body.json")).unwrap();
+        body["payload"]["uid"] = json!(uid);
+        body["createdAt"] = json!(sales::domain::time_format::to_sortable(now));
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let signature = sign_hex(key.as_bytes(), &[&bytes]);
+        apigw_request(
+            "POST",
+            "/",
+            &[("X-Cal-Signature-256", signature.as_str())],
+            &bytes,
+            false,
+            None,
+        )
+    };
+    let reads = |handler: &BookingWebhook| handler.secrets().reloads();
+
+    // Before the rotation: the cached secret, no read.
+    let (status, body) = response_json(handler.handle(delivery("cal_old", "uid-1")).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(reads(&handler), 0);
+
+    // The rotation: the new secret current, the old one previous.
+    secret
+        .client
+        .put_secret_value()
+        .secret_id(&secret.arn)
+        .secret_string(
+            json!({"STRIPE_SECRET_KEY": "sk_test_never_in_a_webhook",
+                   "CAL_WEBHOOK_SECRET": "cal_new", "CAL_WEBHOOK_SECRET_PREVIOUS": "cal_old"})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("rotate");
+    let (status, body) = response_json(handler.handle(delivery("cal_new", "uid-2")).await).await;
+    assert_eq!(status, 200, "accepted after one re-read: {body}");
+    assert_eq!(reads(&handler), 1);
+    // Both held now: the new secret and the old one (a delivery signed before the rotation).
+    for (key, uid) in [("cal_new", "uid-3"), ("cal_old", "uid-4")] {
+        let (status, body) = response_json(handler.handle(delivery(key, uid)).await).await;
+        assert_eq!(status, 200, "{key}: {body}");
+    }
+    assert_eq!(reads(&handler), 1);
+
+    // A forged signature within the rate limit: refused, and no second read.
+    assert!(SECRET_RELOAD_INTERVAL.as_secs() >= 60);
+    for _ in 0..3 {
+        let (status, body) = response_json(handler.handle(delivery("forged", "uid-5")).await).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    assert_eq!(reads(&handler), 1);
+
+    secret.delete().await;
+    table.drop_table().await;
 }

@@ -65,6 +65,7 @@ async fn pay(
             hold_ref: &request.hold_ref,
             company_name: company,
             session: "cs_test",
+            slot: None,
         }),
         cause: &Cause::stripe_event(&event),
     };
@@ -87,7 +88,7 @@ async fn release(
     lapsed_by: Option<OffsetDateTime>,
 ) -> ReleaseOutcome {
     match store
-        .release_founding_hold(email, spot, hold_ref, lapsed_by, None, now())
+        .release_founding_hold(email, spot, hold_ref, None, lapsed_by, None, now())
         .await
         .unwrap()
     {
@@ -301,6 +302,8 @@ async fn an_expired_hold_frees_its_spot_and_a_confirmed_one_locks_benefits() {
             hold_ref,
             new,
             expires_at: extended,
+            slot: None,
+            session: None,
         } => {
             assert_eq!((spot, new), (first_spot, false));
             assert_eq!(hold_ref, first.hold_ref);

@@ -386,6 +386,16 @@ pub fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 
+/// A Cal.com fixture body (`cal/<trigger>.body.json`) dated `at` (its `createdAt`): cal-webhook
+/// refuses a delivery older than the delivery ledger keeps its records, so a fixture sent to a
+/// handler on today's clock is dated today.
+pub fn cal_body_dated(trigger: &str, at: time::OffsetDateTime) -> Vec<u8> {
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&fixture(&format!("cal/{trigger}.body.json"))).expect("JSON");
+    body["createdAt"] = serde_json::Value::String(sales::domain::time_format::to_sortable(at));
+    serde_json::to_vec(&body).expect("JSON")
+}
+
 /// A handler's response: status and JSON body (`Null` when empty).
 pub async fn response_json(
     response: sales::lambda::http::HttpResponse,
@@ -477,6 +487,7 @@ pub async fn pay_founding_checkout(
             hold_ref: &hold_ref,
             company_name: company,
             session: "cs_test",
+            slot: None,
         }),
         cause: &Cause::stripe_event(&event),
     };

@@ -28,6 +28,8 @@ founding:
   members                          founding members in spot order
   waitlist                         the waitlist in position order
   spots                            members, live holds, remaining
+  holds                            live holds: spot, e-mail, client address, age, until, session
+  release-hold SPOT                release that spot's live hold (and its client's slot)
 operator:
   create-table                     create the sales table (TABLE_NAME, default agency-sales)
   setup --outputs FILE | --secret-id ID --stripe-webhook-url U --cal-webhook-url U --calendly-webhook-url U
@@ -475,6 +477,51 @@ async fn run(store: &SalesStore, command: &str, rest: Vec<String>) -> Result<(),
                         sales::domain::time_format::to_sortable(entry.joined_at)
                     );
                 }
+            }
+        }
+        "holds" => {
+            let args = Args::parse(rest.into_iter(), &[])?;
+            args.at_most(0)?;
+            let holds = store.live_holds(now).await?;
+            if args.json() {
+                print_json(&json!({ "holds": holds }));
+            } else {
+                println!(
+                    "{:>4}  {:<32} {:<22} {:>6}  {:<20} session",
+                    "spot", "email", "client", "age", "until"
+                );
+                for hold in &holds {
+                    let age = hold
+                        .held_at
+                        .map(|at| format!("{}m", (now - at).whole_minutes()))
+                        .unwrap_or_else(|| "-".into());
+                    println!(
+                        "{:>4}  {:<32} {:<22} {:>6}  {:<20} {}",
+                        hold.spot.get(),
+                        hold.email.as_str(),
+                        or_dash(hold.client.as_deref()),
+                        age,
+                        sales::domain::time_format::to_sortable(hold.expires_at),
+                        or_dash(hold.session_id.as_deref())
+                    );
+                }
+            }
+        }
+        "release-hold" => {
+            let args = Args::parse(rest.into_iter(), &[])?;
+            let raw = args.positional(0, "SPOT")?;
+            args.at_most(1)?;
+            let spot = sales::domain::SpotNumber::parse(raw)
+                .map_err(|e| Failure::Usage(format!("SPOT: {e}")))?;
+            match store.release_spot_hold(spot, now).await? {
+                Some(hold) if args.json() => print_json(&json!({ "released": hold })),
+                Some(hold) => println!(
+                    "released spot {} (held by {} from {})",
+                    spot.get(),
+                    hold.email.as_str(),
+                    or_dash(hold.client.as_deref())
+                ),
+                None => return Err(Failure::NotFound(format!("spot {spot} has no live hold"))),
             }
         }
         "spots" => {

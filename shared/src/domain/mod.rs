@@ -1,6 +1,7 @@
 //! The sales domain, free of I/O: leads, the pipeline, founding spots, and signatures.
 
 pub mod booking;
+pub mod client;
 pub mod deal_edit;
 pub mod email;
 pub mod founding;
@@ -15,6 +16,7 @@ pub use booking::{
     bookings_drive, plan_booking, Attendee, Booking, BookingEffect, BookingEvent, BookingNotice,
     BookingPlan, BookingProvider, BookingRef, BookingSlot, BookingStatus,
 };
+pub use client::{Client, HoldSlot, DEFAULT_HOLDS_PER_CLIENT};
 pub use deal_edit::{parse_date_or_time, parse_deal_edit, FieldError};
 pub use email::{EmailAddress, EmailError};
 pub use founding::{
@@ -28,4 +30,4 @@ pub use pipeline::{
     PipelineRecord, PipelineStage, PipelineUpdate, Probability, StageChange, StageKept, StageMove,
     StageSetBy, StageSummary, SummaryDelta, UpdateOutcome,
 };
-pub use plan::PlanType;
+pub use plan::{OpenSession, PlanType};

@@ -49,3 +49,12 @@ mod tests {
         assert_eq!(PlanType::stored(None), "unknown");
     }
 }
+
+/// A Checkout Session recorded for a plan (on a founding hold, or on the lead for the standard
+/// plan), payable until `expires_at`: a repeat checkout gets it back instead of a second one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSession {
+    pub id: String,
+    pub url: String,
+    pub expires_at: time::OffsetDateTime,
+}

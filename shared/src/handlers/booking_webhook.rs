@@ -8,15 +8,16 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
 
 use crate::domain::signature::{verify_body_hex, verify_timestamped, CALENDLY_TOLERANCE_SECONDS};
 use crate::domain::{BookingNotice, BookingProvider, Cause, LeadSource, NewLead};
 use crate::handlers::delivery::answer_once;
 use crate::lambda::clock::Clock;
-use crate::lambda::config::Secret;
 use crate::lambda::http::{body_bytes, header, json_response, ApiError, HttpResponse};
+use crate::lambda::secrets::WebhookSecrets;
 use crate::providers::{cal, calendly, ParsedWebhook};
-use crate::store::{DeliveryKey, Once};
+use crate::store::{DeliveryKey, Once, LEDGER_RETENTION};
 use crate::SalesStore;
 
 /// Cal.com's signature header: hex HMAC-SHA256 of the raw body.
@@ -24,33 +25,82 @@ pub const CAL_SIGNATURE_HEADER: &str = "x-cal-signature-256";
 /// Calendly's signature header: `t=<unix>,v1=<hex>` over `"{t}.{raw body}"`.
 pub const CALENDLY_SIGNATURE_HEADER: &str = "calendly-webhook-signature";
 
+/// How far ahead of this function's clock a Cal.com delivery's `createdAt` may be (clock skew).
+pub const CAL_CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// The oldest Cal.com delivery accepted: a little younger than the delivery ledger keeps its
+/// records ([`LEDGER_RETENTION`], 30 days). Cal.com signs no timestamp, so a captured body
+/// stays validly signed forever, and once its ledger record has expired it would no longer be
+/// recognised as a duplicate. Refusing every delivery older than the ledger's lifetime (less
+/// the skew allowed for a `createdAt` ahead of this clock) means each delivery that is
+/// accepted is refused again for as long as its ledger record may be gone.
+pub const CAL_MAX_DELIVERY_AGE: Duration =
+    Duration::seconds(LEDGER_RETENTION.whole_seconds() - CAL_CLOCK_SKEW.whole_seconds());
+
+/// Refuses a Cal.com delivery that could be a replay: `createdAt` older than
+/// [`CAL_MAX_DELIVERY_AGE`], more than [`CAL_CLOCK_SKEW`] ahead, or missing (Cal.com dates
+/// every delivery; without a date a replay cannot be told apart).
+pub fn check_cal_delivery_age(body: &[u8], now: OffsetDateTime) -> Result<(), ApiError> {
+    let created = cal::created_at(body)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "createdAt is missing: an undated Cal.com delivery cannot be told from a replay"
+                    .into(),
+            )
+        })?;
+    if created < now - CAL_MAX_DELIVERY_AGE {
+        return Err(ApiError::BadRequest(format!(
+            "createdAt {} is older than {} days: a delivery older than the delivery ledger keeps \
+             its records may be a replay, and is refused",
+            crate::domain::time_format::to_sortable(created),
+            LEDGER_RETENTION.whole_days()
+        )));
+    }
+    if created > now + CAL_CLOCK_SKEW {
+        return Err(ApiError::BadRequest(format!(
+            "createdAt {} is in the future",
+            crate::domain::time_format::to_sortable(created)
+        )));
+    }
+    Ok(())
+}
+
 /// One booking provider's webhook endpoint.
 #[derive(Debug)]
 pub struct BookingWebhook {
     provider: BookingProvider,
     store: SalesStore,
-    /// Current first, then the previous one during a rotation.
-    secrets: Vec<Secret>,
+    /// Current first, then the previous one during a rotation; re-read on a mismatch.
+    secrets: WebhookSecrets,
     clock: Clock,
 }
 
 impl BookingWebhook {
-    pub fn cal(store: SalesStore, secrets: Vec<Secret>, clock: Clock) -> Self {
+    /// cal-webhook. `secrets`: a `Vec<Secret>` (fixed) or [`WebhookSecrets`] (re-read on a
+    /// mismatch).
+    pub fn cal(store: SalesStore, secrets: impl Into<WebhookSecrets>, clock: Clock) -> Self {
         BookingWebhook {
             provider: BookingProvider::Cal,
             store,
-            secrets,
+            secrets: secrets.into(),
             clock,
         }
     }
 
-    pub fn calendly(store: SalesStore, secrets: Vec<Secret>, clock: Clock) -> Self {
+    /// calendly-webhook; `secrets` as for [`BookingWebhook::cal`].
+    pub fn calendly(store: SalesStore, secrets: impl Into<WebhookSecrets>, clock: Clock) -> Self {
         BookingWebhook {
             provider: BookingProvider::Calendly,
             store,
-            secrets,
+            secrets: secrets.into(),
             clock,
         }
+    }
+
+    /// The secrets the signatures are checked with (how often they were re-read).
+    pub fn secrets(&self) -> &WebhookSecrets {
+        &self.secrets
     }
 
     pub async fn handle(&self, request: Request) -> HttpResponse {
@@ -65,28 +115,44 @@ impl BookingWebhook {
             return Err(ApiError::MethodNotAllowed);
         }
         let body = body_bytes(request);
-        let secrets: Vec<&[u8]> = self.secrets.iter().map(|s| s.expose().as_bytes()).collect();
         let parsed = match self.provider {
             BookingProvider::Cal => {
-                verify_body_hex(header(request, CAL_SIGNATURE_HEADER), body, &secrets)
+                let signature = header(request, CAL_SIGNATURE_HEADER);
+                self.secrets
+                    .verify(|secrets| verify_body_hex(signature, body, secrets))
+                    .await
                     .map_err(|e| ApiError::BadRequest(format!("X-Cal-Signature-256: {e}")))?;
                 cal::parse(body)
             }
             BookingProvider::Calendly => {
-                verify_timestamped(
-                    header(request, CALENDLY_SIGNATURE_HEADER),
-                    body,
-                    &secrets,
-                    self.clock.now().unix_timestamp(),
-                    CALENDLY_TOLERANCE_SECONDS,
-                )
-                .map_err(|e| ApiError::BadRequest(format!("Calendly-Webhook-Signature: {e}")))?;
+                let signature = header(request, CALENDLY_SIGNATURE_HEADER);
+                let now = self.clock.now().unix_timestamp();
+                self.secrets
+                    .verify(|secrets| {
+                        verify_timestamped(
+                            signature,
+                            body,
+                            secrets,
+                            now,
+                            CALENDLY_TOLERANCE_SECONDS,
+                        )
+                        .map(|_| ())
+                    })
+                    .await
+                    .map_err(|e| {
+                        ApiError::BadRequest(format!("Calendly-Webhook-Signature: {e}"))
+                    })?;
                 calendly::parse(body)
             }
         }
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let notice = match parsed {
-            ParsedWebhook::Notice(notice) => notice,
+            ParsedWebhook::Notice(notice) => {
+                if let BookingProvider::Cal = self.provider {
+                    check_cal_delivery_age(body, self.clock.now())?;
+                }
+                notice
+            }
             ParsedWebhook::Ignored(trigger) => {
                 tracing::info!(provider = self.provider.as_str(), trigger = %trigger, "event type not handled; ignored");
                 return Ok(json!({"received": true, "ignored": trigger}));

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
-use crate::domain::{HoldRef, LeadId, PlanType, SpotNumber};
+use crate::domain::{HoldRef, HoldSlot, LeadId, PlanType, SpotNumber};
 
 const LEAD_ID: &str = "lead_id";
 const PLAN_TYPE: &str = "plan_type";
 const COMPANY_NAME: &str = "company_name";
 const FOUNDING_SPOT: &str = "founding_spot";
 const FOUNDING_HOLD: &str = "founding_hold";
+const HOLD_SLOT: &str = "hold_slot";
 
 /// What a checkout session says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub struct CheckoutMetadata {
     /// The founding spot and the hold on it, for the founding plan (always there when the plan
     /// is founding: reading a founding session without them is an error).
     pub founding_hold: Option<(SpotNumber, HoldRef)>,
+    /// The client slot the founding hold counts against (a digest of the client and a number,
+    /// never the address), so that a payment or an expiry gives it back at once.
+    pub hold_slot: Option<HoldSlot>,
 }
 
 /// A founding session whose hold cannot be read.
@@ -57,6 +61,9 @@ impl CheckoutMetadata {
         if let Some((spot, hold)) = &self.founding_hold {
             push(FOUNDING_SPOT, spot.to_string());
             push(FOUNDING_HOLD, hold.to_string());
+        }
+        if let Some(slot) = &self.hold_slot {
+            push(HOLD_SLOT, slot.encode());
         }
         pairs
     }
@@ -93,6 +100,10 @@ impl CheckoutMetadata {
             lead_id,
             plan,
             company_name: metadata.get(COMPANY_NAME).cloned(),
+            hold_slot: founding_hold
+                .as_ref()
+                .and(metadata.get(HOLD_SLOT))
+                .and_then(|raw| HoldSlot::parse(raw)),
             founding_hold,
         })
     }
@@ -114,6 +125,10 @@ mod tests {
             plan: Some(PlanType::Founding),
             company_name: Some("Acme Pty Ltd".into()),
             founding_hold: Some((SpotNumber::new(7).unwrap(), HoldRef::generate())),
+            hold_slot: Some(HoldSlot {
+                client_id: crate::domain::Client::from_source_ip(Some("203.0.113.7")).id(),
+                slot: 2,
+            }),
         };
         assert_eq!(round_trip(&founding), founding);
         let standard = CheckoutMetadata {
@@ -121,6 +136,7 @@ mod tests {
             plan: Some(PlanType::Standard),
             company_name: None,
             founding_hold: None,
+            hold_slot: None,
         };
         assert_eq!(round_trip(&standard), standard);
     }
@@ -134,7 +150,8 @@ mod tests {
                 lead_id: None,
                 plan: None,
                 company_name: None,
-                founding_hold: None
+                founding_hold: None,
+                hold_slot: None,
             }
         );
         // The metadata's lead id serves when client_reference_id is not one.

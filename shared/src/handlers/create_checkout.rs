@@ -8,12 +8,17 @@ use url::Url;
 
 use super::checkout_metadata::CheckoutMetadata;
 use crate::domain::time_format;
-use crate::domain::{EmailAddress, HoldRef, HoldWindow, LeadSource, NewLead, PlanType, HOLD_GRACE};
+use crate::domain::{
+    Client, EmailAddress, HoldRef, HoldWindow, LeadSource, NewLead, OpenSession, PlanType,
+    HOLD_GRACE,
+};
 use crate::lambda::clock::Clock;
 use crate::lambda::config::Config;
-use crate::lambda::http::{json_body, json_response, ApiError, Cors, HttpResponse};
+use crate::lambda::http::{json_body, json_response, source_ip, ApiError, Cors, HttpResponse};
+use crate::lambda::telemetry::emit_count_metric;
 use crate::providers::stripe::{CheckoutRequest, StripeClient};
-use crate::store::HoldOutcome;
+use crate::providers::turnstile::{HumanCheck, TurnstileClient};
+use crate::store::{ClientCap, HoldOutcome};
 use crate::SalesStore;
 
 #[derive(Debug, Deserialize)]
@@ -23,6 +28,8 @@ struct CheckoutInput {
     company_name: Option<String>,
     success_url: Option<String>,
     cancel_url: Option<String>,
+    /// The widget's Turnstile token, when the human check is configured.
+    turnstile_token: Option<String>,
 }
 
 /// A validated checkout request.
@@ -33,6 +40,7 @@ struct CheckoutOrder {
     company_name: Option<String>,
     success_url: String,
     cancel_url: String,
+    turnstile_token: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,6 +58,9 @@ struct CheckoutResponse {
 pub struct CreateCheckout {
     store: SalesStore,
     stripe: StripeClient,
+    /// The human check, when `TURNSTILE_SECRET_KEY` is configured (an error kept as the reason
+    /// every founding checkout then answers 503: the check fails closed).
+    turnstile: Option<Result<TurnstileClient, String>>,
     config: Config,
     cors: Cors,
     clock: Clock,
@@ -58,9 +69,14 @@ pub struct CreateCheckout {
 impl CreateCheckout {
     pub fn new(store: SalesStore, stripe: StripeClient, config: Config, clock: Clock) -> Self {
         let cors = Cors::new(config.landing_origin.clone(), "POST, OPTIONS");
+        let turnstile = config
+            .turnstile
+            .as_ref()
+            .map(|settings| TurnstileClient::from_settings(settings).map_err(|e| e.to_string()));
         CreateCheckout {
             store,
             stripe,
+            turnstile,
             config,
             cors,
             clock,
@@ -156,6 +172,7 @@ impl CreateCheckout {
             company_name,
             success_url,
             cancel_url,
+            turnstile_token: input.turnstile_token.unwrap_or_default(),
         })
     }
 
@@ -172,6 +189,42 @@ impl CreateCheckout {
         })
     }
 
+    /// The optional human check of a founding checkout (Cloudflare Turnstile), before any spot
+    /// is held: 400 `human_check_failed` for a missing, invalid or spent token, 503 when
+    /// Turnstile cannot judge it.
+    async fn human_check(&self, token: &str, source_ip: Option<&str>) -> Result<(), ApiError> {
+        let client = match &self.turnstile {
+            None => return Ok(()),
+            Some(Ok(client)) => client,
+            Some(Err(reason)) => {
+                return Err(ApiError::Unavailable(format!(
+                    "the human check is configured but unusable: {reason}"
+                )))
+            }
+        };
+        match client.verify(token, source_ip).await {
+            Ok(HumanCheck::Passed(_)) => Ok(()),
+            Ok(HumanCheck::Refused(refusal)) => {
+                tracing::info!(
+                    code = refusal.code(),
+                    "founding checkout refused: human check"
+                );
+                Err(ApiError::Refused {
+                    code: "human_check_failed",
+                    reason: refusal.reason().to_owned(),
+                })
+            }
+            Err(err) => {
+                if err.is_misconfiguration() {
+                    tracing::error!(error = %err, "the Turnstile secret or request is wrong");
+                }
+                Err(ApiError::Unavailable(format!(
+                    "human check unavailable: {err}"
+                )))
+            }
+        }
+    }
+
     async fn checkout(&self, request: &Request) -> Result<CheckoutResponse, ApiError> {
         if request.method() != Method::POST {
             return Err(ApiError::MethodNotAllowed);
@@ -182,23 +235,75 @@ impl CreateCheckout {
         let mut new_lead = NewLead::new(order.email.clone(), LeadSource::Checkout);
         new_lead.company = order.company_name.clone();
         let mut hold = None;
-        let mut expires_at = None;
+        let expires_at;
+        let mut standard_window = None;
         let lead = if order.plan == PlanType::Founding {
-            // The lead (created if new) and the hold in one read and one transaction.
+            let source = source_ip(request);
+            self.human_check(&order.turnstile_token, source.as_deref())
+                .await?;
+            // The lead (created if new) and the hold in one read and one transaction; a new
+            // hold counts against the client's cap in that same transaction.
             let window = HoldWindow::starting_at(now);
+            let client = Client::from_source_ip(source.as_deref());
+            let cap = (self.config.founding_holds_per_client > 0).then(|| ClientCap {
+                client: client.clone(),
+                holds: self.config.founding_holds_per_client,
+            });
             let (lead, outcome) = self
                 .store
-                .hold_founding_spot(&new_lead, &HoldRef::generate(), window.hold_expires_at, now)
+                .hold_founding_spot_for(
+                    &new_lead,
+                    &HoldRef::generate(),
+                    window.hold_expires_at,
+                    cap.as_ref(),
+                    now,
+                )
                 .await?;
             match outcome {
+                HoldOutcome::Held {
+                    spot,
+                    expires_at: hold_expires_at,
+                    session: Some(session),
+                    ..
+                } => {
+                    // The e-mail's checkout is still open: the same session, not a second
+                    // payable one, and the hold is not extended.
+                    tracing::info!(email = %order.email.masked(), spot = spot.get(), session = %session.id, "open checkout returned again");
+                    return Ok(CheckoutResponse {
+                        checkout_url: session.url,
+                        session_id: session.id,
+                        plan_type: order.plan,
+                        spot_number: Some(spot.get()),
+                        expires_at: Some(time_format::to_sortable(hold_expires_at - HOLD_GRACE)),
+                    });
+                }
                 HoldOutcome::Held {
                     spot,
                     hold_ref,
                     expires_at: hold_expires_at,
                     new,
+                    slot,
+                    session: None,
                 } => {
                     expires_at = Some(hold_expires_at - HOLD_GRACE);
-                    hold = Some((spot, hold_ref, new));
+                    if new {
+                        // The FoundingHoldsRateAlarm watches this.
+                        emit_count_metric("FoundingHoldsCreated", &[("spot", &spot.to_string())]);
+                    }
+                    hold = Some((spot, hold_ref, new, slot));
+                }
+                HoldOutcome::ClientLimit { retry_after } => {
+                    let seconds = (retry_after - now).whole_seconds().max(1);
+                    tracing::info!(client = %client, retry_after_seconds = seconds, "founding hold refused: the client holds its limit");
+                    return Err(ApiError::TooMany {
+                        code: "too_many_holds",
+                        reason: format!(
+                            "{} founding spots are already held from your network; try again when one is paid for or released (at the latest in about {} minutes), or join the waitlist",
+                            self.config.founding_holds_per_client,
+                            (seconds + 59) / 60
+                        ),
+                        retry_after_seconds: seconds,
+                    });
                 }
                 HoldOutcome::AlreadyMember { spot } => {
                     return Err(ApiError::Conflict {
@@ -216,7 +321,25 @@ impl CreateCheckout {
             }
             lead
         } else {
-            self.store.find_or_create_lead(&new_lead, now).await?
+            let lead = self.store.find_or_create_lead(&new_lead, now).await?;
+            if let Some(session) = self.store.open_standard_session(&lead.id, now).await? {
+                // The lead's standard checkout is still open: the same session.
+                tracing::info!(email = %order.email.masked(), session = %session.id, "open checkout returned again");
+                return Ok(CheckoutResponse {
+                    checkout_url: session.url,
+                    session_id: session.id,
+                    plan_type: order.plan,
+                    spot_number: None,
+                    expires_at: Some(time_format::to_sortable(session.expires_at)),
+                });
+            }
+            // A standard session lives 23 hours from the start of its 10-minute window (Stripe
+            // allows 30 minutes to 24 hours), so that checkouts of one lead racing for a session
+            // send Stripe the same request under the same idempotency key and get one session.
+            let window = now.unix_timestamp() - now.unix_timestamp().rem_euclid(600);
+            standard_window = Some(window);
+            expires_at = time_format::from_unix(window + 23 * 3600);
+            lead
         };
 
         let metadata = CheckoutMetadata {
@@ -225,7 +348,8 @@ impl CreateCheckout {
             company_name: order.company_name.clone(),
             founding_hold: hold
                 .as_ref()
-                .map(|(spot, hold_ref, _)| (*spot, hold_ref.clone())),
+                .map(|(spot, hold_ref, _, _)| (*spot, hold_ref.clone())),
+            hold_slot: hold.as_ref().and_then(|(_, _, _, slot)| slot.clone()),
         };
         let checkout = CheckoutRequest {
             price_id,
@@ -237,7 +361,16 @@ impl CreateCheckout {
             expires_at: expires_at.map(|at| at.unix_timestamp()),
             allow_promotion_codes: order.plan == PlanType::Standard,
         };
-        let idempotency_key = format!("checkout-{}", uuid::Uuid::new_v4());
+        // A founding hold's session for one hold window: the same key for the same hold and
+        // expiry, so that two checkouts of one e-mail racing for a session get one from Stripe
+        // (Stripe answers a repeated key with the first answer), never two payable ones.
+        let idempotency_key = match (&hold, expires_at, standard_window) {
+            (Some((_, hold_ref, _, _)), Some(at), _) => {
+                format!("checkout-{hold_ref}-{}", at.unix_timestamp())
+            }
+            (None, _, Some(window)) => format!("checkout-{}-standard-{window}", lead.id),
+            _ => format!("checkout-{}", uuid::Uuid::new_v4()),
+        };
         let session = match self
             .stripe
             .create_checkout_session(&checkout, &idempotency_key)
@@ -245,11 +378,19 @@ impl CreateCheckout {
         {
             Ok(session) => session,
             Err(err) => {
-                if let Some((spot, hold_ref, true)) = &hold {
+                if let Some((spot, hold_ref, true, slot)) = &hold {
                     // The spot was taken for this checkout only: give it back.
                     match self
                         .store
-                        .release_founding_hold(&order.email, *spot, hold_ref, None, None, now)
+                        .release_founding_hold(
+                            &order.email,
+                            *spot,
+                            hold_ref,
+                            slot.as_ref(),
+                            None,
+                            None,
+                            now,
+                        )
                         .await
                     {
                         Ok(_) => {}
@@ -264,18 +405,38 @@ impl CreateCheckout {
         let checkout_url = session
             .url
             .ok_or_else(|| ApiError::Upstream("Stripe returned a session without a URL".into()))?;
+        if let Some(at) = expires_at {
+            // Recorded on the hold (founding) or the lead (standard), so that the e-mail's next
+            // checkout for the plan gets this session back while it is open.
+            let open = OpenSession {
+                id: session.id.clone(),
+                url: checkout_url.clone(),
+                expires_at: at,
+            };
+            let recorded = match &hold {
+                Some((spot, hold_ref, _, _)) => self
+                    .store
+                    .record_hold_session(*spot, hold_ref, &open)
+                    .await
+                    .map(|_| ()),
+                None => self.store.record_standard_session(&lead.id, &open).await,
+            };
+            if let Err(err) = recorded {
+                tracing::warn!(error = %err, session = %session.id, "could not record the session; a repeat checkout in the same window gets it from Stripe's idempotency instead");
+            }
+        }
         tracing::info!(
             email = %order.email.masked(),
             plan = order.plan.as_str(),
             session = %session.id,
-            spot = hold.as_ref().map(|(spot, _, _)| spot.get()),
+            spot = hold.as_ref().map(|(spot, _, _, _)| spot.get()),
             "checkout started"
         );
         Ok(CheckoutResponse {
             checkout_url,
             session_id: session.id,
             plan_type: order.plan,
-            spot_number: hold.map(|(spot, _, _)| spot.get()),
+            spot_number: hold.map(|(spot, _, _, _)| spot.get()),
             expires_at: expires_at.map(time_format::to_sortable),
         })
     }

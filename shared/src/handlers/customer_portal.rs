@@ -19,19 +19,31 @@ pub struct CustomerPortal {
     config: Config,
 }
 
-/// The e-mail claim of the JWT that API Gateway verified.
+/// The e-mail claim of the JWT that API Gateway verified, if the token also says the address
+/// is verified: `email_verified` must be `true`. API Gateway passes every claim as a string
+/// (`"true"`); a JSON `true` is accepted too. A token without the claim (a Cognito access
+/// token carries neither `email` nor `email_verified`; the app must send the ID token) or with
+/// any other value is refused.
 pub fn verified_email(request: &Request) -> Option<EmailAddress> {
     let RequestContext::ApiGatewayV2(context) = request.request_context_ref()? else {
         return None;
     };
     let claims = &context.authorizer.as_ref()?.jwt.as_ref()?.claims;
-    let verified = claims.get("email_verified").is_none_or(|v| v == "true");
-    if !verified {
+    if !claims
+        .get("email_verified")
+        .is_some_and(|v| claim_is_true(v))
+    {
         return None;
     }
     claims
         .get("email")
         .and_then(|email| EmailAddress::parse(email).ok())
+}
+
+/// `"true"`, as API Gateway passes a boolean claim. (A JSON `true` in the event's claims map
+/// reaches the handler as the same string: see the billing tests.)
+fn claim_is_true(value: &str) -> bool {
+    value.trim() == "true"
 }
 
 impl CustomerPortal {

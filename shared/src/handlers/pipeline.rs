@@ -8,6 +8,8 @@
 //! | `POST /pipeline/leads` | `{email, name?, company?, source?}` → 201 new, 200 existing |
 //! | `PATCH /pipeline/leads/{lead_id}` | `{version, stage?, next_action?, next_action_date?, assigned_to?, deal_value_aud?, probability?}` |
 //! | `GET /founding/members`, `GET /founding/waitlist` | in spot / position order |
+//! | `GET /founding/holds` | live holds: spot, e-mail, client address, held since / until, session |
+//! | `POST /founding/holds/{spot}/release` | releases that spot's live hold (and its client's slot); 404 when none |
 //!
 //! Routing is on the path's last segments, so the same handler serves API Gateway's paths and
 //! `cargo lambda watch`'s `/lambda-url/pipeline/...`.
@@ -20,7 +22,7 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::{
     parse_date_or_time, parse_deal_edit, Cause, EmailAddress, FieldError, LeadId, LeadSource,
-    NewLead, PipelineStage,
+    NewLead, PipelineStage, SpotNumber,
 };
 use crate::lambda::clock::Clock;
 use crate::lambda::http::{json_body, json_response, ApiError, HttpResponse};
@@ -192,9 +194,27 @@ impl PipelineApi {
             [.., "founding", "waitlist"] if method == Method::GET => {
                 ok(json!({"waitlist": self.store.waitlist().await?}))
             }
+            [.., "founding", "holds"] if method == Method::GET => {
+                ok(json!({"holds": self.store.live_holds(self.clock.now()).await?}))
+            }
+            [.., "founding", "holds", spot, "release"] if method == Method::POST => {
+                let who = caller(request).ok_or(ApiError::Unauthorized)?;
+                let spot = SpotNumber::parse(spot).map_err(|e| ApiError::Invalid {
+                    field: "spot",
+                    reason: e.to_string(),
+                })?;
+                match self.store.release_spot_hold(spot, self.clock.now()).await? {
+                    Some(hold) => {
+                        tracing::info!(spot = spot.get(), email = %hold.email.masked(), caller = %who, "founding hold released by the sales team");
+                        ok(json!({"released": hold}))
+                    }
+                    None => Err(ApiError::NotFound(format!("spot {spot} has no live hold"))),
+                }
+            }
             [.., "pipeline", "summary" | "leads"]
             | [.., "pipeline", "leads", _]
-            | [.., "founding", "members" | "waitlist"] => Err(ApiError::MethodNotAllowed),
+            | [.., "founding", "members" | "waitlist" | "holds"]
+            | [.., "founding", "holds", _, "release"] => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound(format!("no route {method} {path}"))),
         }
     }

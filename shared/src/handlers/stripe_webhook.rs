@@ -12,8 +12,8 @@ use crate::domain::time_format;
 use crate::domain::{Cause, EmailAddress, LeadId, LeadSource, NewLead, HOLD_GRACE};
 use crate::handlers::delivery::{answer_once, effect};
 use crate::lambda::clock::Clock;
-use crate::lambda::config::Secret;
 use crate::lambda::http::{body_bytes, header, json_response, ApiError, HttpResponse};
+use crate::lambda::secrets::WebhookSecrets;
 use crate::lambda::telemetry::emit_count_metric;
 use crate::providers::stripe_events::{
     CheckoutSessionObject, EventKind, InvoiceObject, StripeEvent,
@@ -27,17 +27,24 @@ use crate::SalesStore;
 #[derive(Debug)]
 pub struct StripeWebhook {
     store: SalesStore,
-    secrets: Vec<Secret>,
+    /// Current first, then the previous one during a rotation; re-read on a mismatch.
+    secrets: WebhookSecrets,
     clock: Clock,
 }
 
 impl StripeWebhook {
-    pub fn new(store: SalesStore, secrets: Vec<Secret>, clock: Clock) -> Self {
+    /// `secrets`: a `Vec<Secret>` (fixed) or [`WebhookSecrets`] (re-read on a mismatch).
+    pub fn new(store: SalesStore, secrets: impl Into<WebhookSecrets>, clock: Clock) -> Self {
         StripeWebhook {
             store,
-            secrets,
+            secrets: secrets.into(),
             clock,
         }
+    }
+
+    /// The secrets the signatures are checked with (how often they were re-read).
+    pub fn secrets(&self) -> &WebhookSecrets {
+        &self.secrets
     }
 
     pub async fn handle(&self, request: Request) -> HttpResponse {
@@ -53,15 +60,20 @@ impl StripeWebhook {
         }
         let body = body_bytes(request);
         let now = self.clock.now();
-        let secrets: Vec<&[u8]> = self.secrets.iter().map(|s| s.expose().as_bytes()).collect();
-        verify_timestamped(
-            header(request, "stripe-signature"),
-            body,
-            &secrets,
-            now.unix_timestamp(),
-            STRIPE_TOLERANCE_SECONDS,
-        )
-        .map_err(|e| ApiError::BadRequest(format!("Stripe-Signature: {e}")))?;
+        let signature = header(request, "stripe-signature");
+        self.secrets
+            .verify(|secrets| {
+                verify_timestamped(
+                    signature,
+                    body,
+                    secrets,
+                    now.unix_timestamp(),
+                    STRIPE_TOLERANCE_SECONDS,
+                )
+                .map(|_| ())
+            })
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("Stripe-Signature: {e}")))?;
         let event = StripeEvent::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         if let EventKind::Ignored(kind) = &event.kind {
             tracing::info!(event = %event.id, kind = %kind, "event type not handled; ignored");
@@ -203,6 +215,7 @@ impl StripeWebhook {
                         hold_ref,
                         company_name: company,
                         session: &session.id,
+                        slot: metadata.hold_slot.as_ref(),
                     }),
                 cause,
             };
@@ -281,7 +294,15 @@ impl StripeWebhook {
             .map(|at| at + HOLD_GRACE);
         Ok(self
             .store
-            .release_founding_hold(&email, spot, &hold_ref, lapsed_by, Some(delivery), now)
+            .release_founding_hold(
+                &email,
+                spot,
+                &hold_ref,
+                metadata.hold_slot.as_ref(),
+                lapsed_by,
+                Some(delivery),
+                now,
+            )
             .await?
             .map(|released| match released {
                 ReleaseOutcome::Released => "hold_released",

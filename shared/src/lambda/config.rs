@@ -29,15 +29,37 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Keys that are secret: read from Secrets Manager in AWS, from the environment locally.
-pub const SECRET_KEYS: [&str; 6] = [
+/// Keys that are secret: read from Secrets Manager in AWS, from the environment locally. A
+/// function keeps only the ones it uses ([`crate::lambda::runtime::FUNCTION_SECRETS`]); the
+/// others are dropped as soon as the secret is parsed (see [`Config::load_with`]).
+pub const SECRET_KEYS: [&str; 8] = [
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_WEBHOOK_SECRET_PREVIOUS",
     "CAL_WEBHOOK_SECRET",
+    "CAL_WEBHOOK_SECRET_PREVIOUS",
+    "CALENDLY_WEBHOOK_SIGNING_KEY",
+    "CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS",
+    "TURNSTILE_SECRET_KEY",
+];
+
+/// The Stripe API key (create-checkout, customer-portal).
+pub const STRIPE_API_KEYS: &[&str] = &["STRIPE_SECRET_KEY"];
+/// Stripe's webhook signing secrets, current then previous (stripe-webhook).
+pub const STRIPE_WEBHOOK_KEYS: &[&str] =
+    &["STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PREVIOUS"];
+/// Cal.com's webhook secrets, current then previous (cal-webhook).
+pub const CAL_WEBHOOK_KEYS: &[&str] = &["CAL_WEBHOOK_SECRET", "CAL_WEBHOOK_SECRET_PREVIOUS"];
+/// Calendly's signing keys, current then previous (calendly-webhook).
+pub const CALENDLY_WEBHOOK_KEYS: &[&str] = &[
     "CALENDLY_WEBHOOK_SIGNING_KEY",
     "CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS",
 ];
+
+/// Whether `key` names a secret (one of [`SECRET_KEYS`]).
+pub fn is_secret_key(key: &str) -> bool {
+    SECRET_KEYS.contains(&key)
+}
 
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 
@@ -95,6 +117,12 @@ pub struct Config {
     pub checkout_success_url: Option<Url>,
     pub checkout_cancel_url: Option<Url>,
     pub portal_return_url: Option<Url>,
+    /// Live founding holds one client (source address; IPv6 by /64) may have at once
+    /// (`FOUNDING_HOLDS_PER_CLIENT`, default 2; 0 turns the cap off).
+    pub founding_holds_per_client: u8,
+    /// The optional human check (Cloudflare Turnstile) on founding checkouts: `None` (off)
+    /// without `TURNSTILE_SECRET_KEY`; `TURNSTILE_VERIFY_URL` replaces Cloudflare's URL.
+    pub turnstile: Option<crate::providers::turnstile::TurnstileSettings>,
 }
 
 fn optional_url(
@@ -107,7 +135,8 @@ fn optional_url(
         .transpose()
 }
 
-fn secrets(get: &impl Fn(&str) -> Option<String>, keys: &[&'static str]) -> Vec<Secret> {
+/// The non-empty values of `keys`, in that order (a webhook's current secret, then the previous).
+pub(crate) fn secrets(get: &impl Fn(&str) -> Option<String>, keys: &[&str]) -> Vec<Secret> {
     keys.iter()
         .filter_map(|key| get(key))
         .filter(|value| !value.trim().is_empty())
@@ -145,75 +174,82 @@ impl Config {
                 .unwrap_or_else(|| crate::store::table::DEFAULT_TABLE_NAME.to_owned()),
             stripe_api_base,
             stripe_secret_key: nonempty("STRIPE_SECRET_KEY").map(Secret::new),
-            stripe_webhook_secrets: secrets(
-                &get,
-                &["STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PREVIOUS"],
-            ),
+            stripe_webhook_secrets: secrets(&get, STRIPE_WEBHOOK_KEYS),
             stripe_founding_price_id: nonempty("STRIPE_FOUNDING_PRICE_ID"),
             stripe_standard_price_id: nonempty("STRIPE_STANDARD_PRICE_ID"),
             stripe_portal_configuration_id: nonempty("STRIPE_PORTAL_CONFIGURATION_ID"),
-            cal_webhook_secrets: secrets(
-                &get,
-                &["CAL_WEBHOOK_SECRET", "CAL_WEBHOOK_SECRET_PREVIOUS"],
-            ),
-            calendly_signing_keys: secrets(
-                &get,
-                &[
-                    "CALENDLY_WEBHOOK_SIGNING_KEY",
-                    "CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS",
-                ],
-            ),
+            cal_webhook_secrets: secrets(&get, CAL_WEBHOOK_KEYS),
+            calendly_signing_keys: secrets(&get, CALENDLY_WEBHOOK_KEYS),
             allowed_redirect_origins,
             landing_origin,
             checkout_success_url: optional_url(&get, "CHECKOUT_SUCCESS_URL")?,
             checkout_cancel_url: optional_url(&get, "CHECKOUT_CANCEL_URL")?,
             portal_return_url: optional_url(&get, "PORTAL_RETURN_URL")?,
+            founding_holds_per_client: match nonempty("FOUNDING_HOLDS_PER_CLIENT") {
+                Some(raw) => raw
+                    .parse()
+                    .map_err(|_| {
+                        ConfigError::Invalid(
+                            "FOUNDING_HOLDS_PER_CLIENT",
+                            format!("{raw:?} is not a number from 0 to 50"),
+                        )
+                    })
+                    .and_then(|n: u8| {
+                        if n <= 50 {
+                            Ok(n)
+                        } else {
+                            Err(ConfigError::Invalid(
+                                "FOUNDING_HOLDS_PER_CLIENT",
+                                format!("{n} is more than 50"),
+                            ))
+                        }
+                    })?,
+                None => crate::domain::DEFAULT_HOLDS_PER_CLIENT,
+            },
+            turnstile: crate::providers::turnstile::TurnstileSettings::from_lookup(&get)?,
         })
     }
 
     /// Reads the environment and, when `SECRETS_ID` names a Secrets Manager secret, that
-    /// secret's JSON keys (which win over the environment).
-    pub async fn load(sdk: &aws_config::SdkConfig) -> Result<Config, ConfigError> {
+    /// secret's JSON keys (which win over the environment). Of the secret keys
+    /// ([`SECRET_KEYS`]) only those in `keep` are read, from either source.
+    pub async fn load(sdk: &aws_config::SdkConfig, keep: &[&str]) -> Result<Config, ConfigError> {
         let secret_id = std::env::var("SECRETS_ID").ok().filter(|v| !v.is_empty());
-        Config::load_with(sdk, secret_id.as_deref(), |key| std::env::var(key).ok()).await
+        Config::load_with(
+            sdk,
+            secret_id.as_deref(),
+            |key| std::env::var(key).ok(),
+            keep,
+        )
+        .await
     }
 
     /// [`Config::load`] with the secret and the plain settings given (tests load as several
     /// functions at once, without touching the process environment).
+    ///
+    /// The secret is one JSON object holding every function's keys; the secret keys not in
+    /// `keep` are dropped right after parsing, so a function's [`Config`] never holds a secret
+    /// it does not use (a webhook never has the Stripe API key). Keys that are not secrets
+    /// (price ids, the portal configuration, booking links) are kept.
     pub async fn load_with(
         sdk: &aws_config::SdkConfig,
         secret_id: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
+        keep: &[&str],
     ) -> Result<Config, ConfigError> {
-        let mut secret_values: HashMap<String, String> = HashMap::new();
-        if let Some(secret_id) = secret_id.map(str::to_owned) {
-            let client = aws_sdk_secretsmanager::Client::new(sdk);
-            let value = client
-                .get_secret_value()
-                .secret_id(&secret_id)
-                .send()
-                .await
-                .map_err(|e| {
-                    ConfigError::SecretsManager(
-                        secret_id.clone(),
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-                    )
-                })?;
-            let text = value.secret_string().unwrap_or("{}");
-            let parsed: HashMap<String, serde_json::Value> =
-                serde_json::from_str(text).map_err(|e| {
-                    ConfigError::SecretsManager(
-                        secret_id.clone(),
-                        format!("not a JSON object: {e}"),
-                    )
-                })?;
-            for (key, value) in parsed {
-                if let serde_json::Value::String(value) = value {
-                    secret_values.insert(key, value);
-                }
+        let secret_values = match secret_id {
+            Some(secret_id) => {
+                let client = aws_sdk_secretsmanager::Client::new(sdk);
+                read_secret(&client, secret_id, keep).await?
             }
-        }
-        Config::from_lookup(|key| secret_values.get(key).cloned().or_else(|| env(key)))
+            None => HashMap::new(),
+        };
+        Config::from_lookup(|key| {
+            if is_secret_key(key) && !keep.contains(&key) {
+                return None;
+            }
+            secret_values.get(key).cloned().or_else(|| env(key))
+        })
     }
 
     /// Whether a URL may be used as a redirect target.
@@ -221,6 +257,38 @@ impl Config {
         matches!(url.scheme(), "https" | "http")
             && Origin::of(url).is_some_and(|origin| self.allowed_redirect_origins.contains(&origin))
     }
+}
+
+/// Reads the JSON secret `secret_id` and returns its string values, without the secret keys
+/// ([`SECRET_KEYS`]) that are not in `keep`: those are dropped here, right after parsing.
+pub async fn read_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    keep: &[&str],
+) -> Result<HashMap<String, String>, ConfigError> {
+    let value = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| {
+            ConfigError::SecretsManager(
+                secret_id.to_owned(),
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+            )
+        })?;
+    let text = value.secret_string().unwrap_or("{}");
+    let parsed: HashMap<String, serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+        ConfigError::SecretsManager(secret_id.to_owned(), format!("not a JSON object: {e}"))
+    })?;
+    Ok(parsed
+        .into_iter()
+        .filter(|(key, _)| !is_secret_key(key) || keep.contains(&key.as_str()))
+        .filter_map(|(key, value)| match value {
+            serde_json::Value::String(value) => Some((key, value)),
+            _ => None,
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -36,6 +36,17 @@ pub enum ApiError {
         code: &'static str,
         detail: serde_json::Value,
     },
+    /// The request is refused for a reason the caller can fix (400, with a machine-readable
+    /// code): e.g. `human_check_failed`.
+    #[error("{code}: {reason}")]
+    Refused { code: &'static str, reason: String },
+    /// The caller has used up a limit for now (429, with `Retry-After`).
+    #[error("{code}: {reason}")]
+    TooMany {
+        code: &'static str,
+        reason: String,
+        retry_after_seconds: i64,
+    },
     /// Someone else is processing the same thing right now; try again later.
     #[error("{0}")]
     Busy(String),
@@ -52,12 +63,15 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Invalid { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } | ApiError::BadRequest(_) | ApiError::Refused { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::Busy(_) => StatusCode::CONFLICT,
+            ApiError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,6 +87,7 @@ impl ApiError {
                 json!({"error": "body_too_large", "reason": format!("at most {limit} bytes")})
             }
             ApiError::BadRequest(reason) => json!({"error": "bad_request", "reason": reason}),
+            ApiError::Refused { code, reason } => json!({"error": code, "reason": reason}),
             ApiError::Unauthorized => json!({"error": "unauthorized"}),
             ApiError::NotFound(reason) => json!({"error": "not_found", "reason": reason}),
             ApiError::MethodNotAllowed => json!({"error": "method_not_allowed"}),
@@ -82,6 +97,13 @@ impl ApiError {
                     body.extend(detail.clone());
                 }
                 body
+            }
+            ApiError::TooMany {
+                code,
+                reason,
+                retry_after_seconds,
+            } => {
+                json!({"error": code, "reason": reason, "retry_after_seconds": retry_after_seconds})
             }
             ApiError::Busy(reason) => json!({"error": "in_progress", "reason": reason}),
             // Internal details stay in the logs.
@@ -98,7 +120,17 @@ impl ApiError {
         } else {
             tracing::info!(status = status.as_u16(), error = %self, "request refused");
         }
-        json_response(status, &self.body())
+        let mut response = json_response(status, &self.body());
+        if let ApiError::TooMany {
+            retry_after_seconds,
+            ..
+        } = self
+        {
+            if let Ok(value) = HeaderValue::from_str(&retry_after_seconds.max(1).to_string()) {
+                response.headers_mut().insert("retry-after", value);
+            }
+        }
+        response
     }
 }
 
@@ -117,6 +149,17 @@ impl From<StoreError> for ApiError {
             err if err.is_transient() => ApiError::Unavailable(err.to_string()),
             err => ApiError::Internal(err.to_string()),
         }
+    }
+}
+
+/// The caller's address as API Gateway (or a function URL) reports it:
+/// `requestContext.http.sourceIp`.
+pub fn source_ip(request: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
+        _ => None,
     }
 }
 

@@ -6,9 +6,40 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-use crate::lambda::config::{Config, ConfigError, Secret};
+use crate::lambda::config::{
+    Config, ConfigError, Secret, CALENDLY_WEBHOOK_KEYS, CAL_WEBHOOK_KEYS, STRIPE_API_KEYS,
+    STRIPE_WEBHOOK_KEYS,
+};
+use crate::lambda::secrets::WebhookSecrets;
 use crate::providers::stripe::StripeClient;
 use crate::SalesStore;
+
+/// create-checkout's secrets: the Stripe API key, and Turnstile's secret when the human check
+/// is configured.
+pub const CHECKOUT_KEYS: &[&str] = &["STRIPE_SECRET_KEY", "TURNSTILE_SECRET_KEY"];
+
+/// The secret keys each function reads, by binary name: its [`Config`] holds these and no
+/// other secret (tests/deploy checks that exactly the functions listed with keys get
+/// `SECRETS_ID` and the permission to read the secret). The webhooks never hold the Stripe API
+/// key; the two functions that call Stripe hold no webhook secret.
+pub const FUNCTION_SECRETS: [(&str, &[&str]); 7] = [
+    ("founding-spots", &[]),
+    ("create-checkout", CHECKOUT_KEYS),
+    ("customer-portal", STRIPE_API_KEYS),
+    ("stripe-webhook", STRIPE_WEBHOOK_KEYS),
+    ("cal-webhook", CAL_WEBHOOK_KEYS),
+    ("calendly-webhook", CALENDLY_WEBHOOK_KEYS),
+    ("pipeline", &[]),
+];
+
+/// The secret keys the function named `binary` reads (none for a name not in
+/// [`FUNCTION_SECRETS`]).
+pub fn secret_keys_of(binary: &str) -> &'static [&'static str] {
+    FUNCTION_SECRETS
+        .iter()
+        .find(|(name, _)| *name == binary)
+        .map_or(&[], |(_, keys)| *keys)
+}
 
 /// Each function's Lambda timeout (`Timeout` in infra/template.yaml, which tests/deploy checks
 /// against this table), by binary name.
@@ -98,19 +129,50 @@ pub enum StartupError {
 pub struct Deps {
     pub config: Config,
     pub store: SalesStore,
+    /// The AWS configuration and the secret's id, for a webhook's re-reads of its secrets.
+    sdk: aws_config::SdkConfig,
+    secret_id: Option<String>,
 }
 
 impl Deps {
     /// Loads what the function named `binary` needs (`env!("CARGO_BIN_NAME")` in its `main`),
-    /// its AWS clients bounded by its timeouts.
+    /// its AWS clients bounded by its timeouts, and of the secret only its own keys
+    /// ([`FUNCTION_SECRETS`]).
     pub async fn load(binary: &str) -> Result<Deps, StartupError> {
         let sdk = AwsTimeouts::for_function(binary).sdk_config().await;
-        let config = Config::load(&sdk).await?;
+        let secret_id = std::env::var("SECRETS_ID").ok().filter(|v| !v.is_empty());
+        let config = Config::load_with(
+            &sdk,
+            secret_id.as_deref(),
+            |key| std::env::var(key).ok(),
+            secret_keys_of(binary),
+        )
+        .await?;
         let store = SalesStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             config.table_name.clone(),
         );
-        Ok(Deps { config, store })
+        Ok(Deps {
+            config,
+            store,
+            sdk,
+            secret_id,
+        })
+    }
+
+    /// A webhook's secrets as loaded, re-read from the secret on a mismatch when there is one
+    /// (`SECRETS_ID`); fixed otherwise (locally, from the environment).
+    fn webhook_secrets(
+        &self,
+        loaded: &[Secret],
+        keys: &'static [&'static str],
+        name: &'static str,
+    ) -> Result<WebhookSecrets, StartupError> {
+        let initial = required(loaded, name)?;
+        Ok(match &self.secret_id {
+            Some(id) => WebhookSecrets::from_secrets_manager(initial, &self.sdk, id, keys),
+            None => WebhookSecrets::fixed(initial),
+        })
     }
 
     pub fn stripe(&self) -> Result<StripeClient, StartupError> {
@@ -123,17 +185,26 @@ impl Deps {
             .map_err(|e| StartupError::Stripe(e.to_string()))
     }
 
-    pub fn stripe_webhook_secrets(&self) -> Result<Vec<Secret>, StartupError> {
-        required(&self.config.stripe_webhook_secrets, "STRIPE_WEBHOOK_SECRET")
+    pub fn stripe_webhook_secrets(&self) -> Result<WebhookSecrets, StartupError> {
+        self.webhook_secrets(
+            &self.config.stripe_webhook_secrets,
+            STRIPE_WEBHOOK_KEYS,
+            "STRIPE_WEBHOOK_SECRET",
+        )
     }
 
-    pub fn cal_webhook_secrets(&self) -> Result<Vec<Secret>, StartupError> {
-        required(&self.config.cal_webhook_secrets, "CAL_WEBHOOK_SECRET")
+    pub fn cal_webhook_secrets(&self) -> Result<WebhookSecrets, StartupError> {
+        self.webhook_secrets(
+            &self.config.cal_webhook_secrets,
+            CAL_WEBHOOK_KEYS,
+            "CAL_WEBHOOK_SECRET",
+        )
     }
 
-    pub fn calendly_signing_keys(&self) -> Result<Vec<Secret>, StartupError> {
-        required(
+    pub fn calendly_signing_keys(&self) -> Result<WebhookSecrets, StartupError> {
+        self.webhook_secrets(
             &self.config.calendly_signing_keys,
+            CALENDLY_WEBHOOK_KEYS,
             "CALENDLY_WEBHOOK_SIGNING_KEY",
         )
     }

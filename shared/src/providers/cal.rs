@@ -35,6 +35,25 @@ struct CalAttendee {
     name: Option<String>,
 }
 
+/// The delivery's date: the body's top-level `createdAt` (Cal.com dates every delivery; the
+/// signature covers it, as it covers the whole body). `None` when absent or null.
+pub fn created_at(body: &[u8]) -> Result<Option<time::OffsetDateTime>, PayloadError> {
+    #[derive(Deserialize)]
+    struct Dated {
+        #[serde(rename = "createdAt", default)]
+        created_at: serde_json::Value,
+    }
+    let dated: Dated = serde_json::from_slice(body)
+        .map_err(|e| PayloadError(format!("the body is not a Cal.com webhook: {e}")))?;
+    match dated.created_at {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(raw) => timestamp("createdAt", &raw).map(Some),
+        other => Err(PayloadError(format!(
+            "createdAt: not an RFC 3339 time ({other})"
+        ))),
+    }
+}
+
 /// Parses a Cal.com webhook body.
 pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
     let envelope: Envelope = serde_json::from_slice(body)
@@ -174,6 +193,22 @@ mod tests {
         let mut bad_email = fixture("BOOKING_CANCELLED");
         bad_email["payload"]["attendees"][0]["email"] = serde_json::json!("nobody");
         assert!(parse(bad_email.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn created_at_is_read_when_given() {
+        let body = fixture("BOOKING_CREATED").to_string();
+        assert_eq!(
+            created_at(body.as_bytes()),
+            Ok(Some(datetime!(2026-02-01 09:12:45.123 UTC)))
+        );
+        let mut undated = fixture("BOOKING_CREATED");
+        undated.as_object_mut().unwrap().remove("createdAt");
+        assert_eq!(created_at(undated.to_string().as_bytes()), Ok(None));
+        undated["createdAt"] = serde_json::json!(1_770_000_000);
+        assert!(created_at(undated.to_string().as_bytes()).is_err());
+        undated["createdAt"] = serde_json::json!("yesterday");
+        assert!(created_at(undated.to_string().as_bytes()).is_err());
     }
 
     #[test]

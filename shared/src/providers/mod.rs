@@ -1,10 +1,11 @@
 //! The outside services: Stripe's API and webhook events, Cal.com's and Calendly's booking
-//! webhooks.
+//! webhooks, Cloudflare Turnstile's Siteverify (the optional human check).
 
 pub mod cal;
 pub mod calendly;
 pub mod stripe;
 pub mod stripe_events;
+pub mod turnstile;
 
 /// A webhook body that can never be processed (answered 400 with the reason).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -22,8 +22,8 @@ use super::write::{Attempts, Outcome, Part, Write};
 use super::{SalesStore, StoreError};
 use crate::domain::time_format;
 use crate::domain::{
-    apply_update, decide_confirmation, Cause, ConfirmPlan, FounderIs, HoldRef, Lead, LeadId,
-    PipelineStage, PipelineUpdate, PlanType, SpotNumber, StageMove,
+    apply_update, decide_confirmation, Cause, ConfirmPlan, FounderIs, HoldRef, HoldSlot, Lead,
+    LeadId, PipelineStage, PipelineUpdate, PlanType, SpotNumber, StageMove,
 };
 
 /// A customer's subscriptions and invoices.
@@ -128,6 +128,8 @@ pub struct FoundingPayment<'a> {
     pub company_name: Option<&'a str>,
     /// The Checkout Session, named in the lead's follow-up when no spot can be confirmed.
     pub session: &'a str,
+    /// The client slot the hold counted against, given back with the payment.
+    pub slot: Option<&'a HoldSlot>,
 }
 
 impl FoundingPayment<'_> {
@@ -180,6 +182,7 @@ impl SalesStore {
         };
         // What the spots need, once read; until then the common case is assumed.
         let mut decided: Option<ConfirmPlan> = None;
+        let mut with_slot = true;
         let mut attempts = Attempts::new("record_payment");
         loop {
             attempts.next().await?;
@@ -197,6 +200,14 @@ impl SalesStore {
                 })
             });
             let mut sets = vec![("plan_type", Some(s(PlanType::stored(payment.plan))))];
+            // Paid: the lead's open standard session is spent (a new checkout gets a new one).
+            for spent in [
+                super::leads::STANDARD_SESSION_ID,
+                super::leads::STANDARD_SESSION_URL,
+                super::leads::STANDARD_SESSION_EXPIRES,
+            ] {
+                sets.push((spent, None));
+            }
             if let Some(subscription) = payment.subscription {
                 sets.push(("stripe_subscription_id", Some(s(subscription))));
             }
@@ -239,6 +250,18 @@ impl SalesStore {
                     now,
                 )?;
             }
+            // The paid hold no longer counts against its client's cap.
+            if let Some((founding, slot)) = payment
+                .founding
+                .as_ref()
+                .and_then(|founding| Some(founding).zip(founding.slot))
+                .filter(|_| with_slot)
+            {
+                write.push(
+                    Part::ClientSlot,
+                    self.slot_free_part(slot, founding.hold_ref)?,
+                );
+            }
             self.delivery_part(&mut write, delivery, now)?;
             match self.write(&mut attempts, &write).await? {
                 Outcome::Written => {
@@ -271,6 +294,10 @@ impl SalesStore {
                 Outcome::Duplicate => return Ok(Once::Duplicate),
                 Outcome::InProgress => return Ok(Once::InProgress),
                 Outcome::Failed(failed) => {
+                    // The slot counts another hold now (this one lapsed): leave it.
+                    if failed.has(Part::ClientSlot) {
+                        with_slot = false;
+                    }
                     if let Some(founding) = &payment.founding {
                         if failed.any(&[Part::Spot, Part::Founder, Part::OtherSpot]) {
                             // The hold is not where it was: read both items and decide.

@@ -23,6 +23,9 @@ fn corrupt(item: &Item, name: &str, what: &str) -> StoreError {
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
         .unwrap_or("?");
+    // The key may hold an e-mail (`EMAIL#…`, `FOUNDER#…`, `WAITLISTED#…`): masked, as the
+    // message is logged.
+    let key = crate::lambda::telemetry::mask_emails(key);
     StoreError::Corrupt(format!("{key}: attribute {name} {what}"))
 }
 
@@ -189,5 +192,15 @@ mod tests {
             Err(StoreError::Corrupt(_))
         ));
         assert_eq!(opt_s(&item, "missing").unwrap(), None);
+    }
+
+    #[test]
+    fn a_malformed_item_is_named_by_its_key_with_the_address_masked() {
+        let mut item = Item::new();
+        item.insert("pk".into(), s("FOUNDER#ada@example.com"));
+        item.insert("spot".into(), s("one"));
+        let err = get_n::<u8>(&item, "spot").unwrap_err().to_string();
+        assert!(err.contains("FOUNDER#a***@example.com"), "{err}");
+        assert!(!err.contains("ada@"), "{err}");
     }
 }

@@ -47,8 +47,11 @@ pub struct DealPage {
     pub next_cursor: Option<Cursor>,
 }
 
-/// Where a page ended: opaque to callers (base64url of the index key), checked when it comes
-/// back so that a cursor from one list cannot be used on another.
+/// Where a page ended: opaque to callers (base64url of the index key and a digest of the
+/// list's filters), checked when it comes back so that a cursor from one list cannot be used on
+/// another: a cursor sent with other filters (stage, assignee, `due_before`) than the list it
+/// came from is refused as invalid (a 400), never sent to DynamoDB (which answers a start key
+/// outside the query's key condition with a ValidationException, a 500).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Cursor(String);
@@ -56,6 +59,9 @@ pub struct Cursor(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a cursor from this list")]
 pub struct CursorError;
+
+/// The cursor's field holding the digest of the list's filters.
+const FILTERS_FIELD: &str = "_filters";
 
 impl Cursor {
     pub fn parse(raw: &str) -> Result<Cursor, CursorError> {
@@ -72,7 +78,7 @@ impl Cursor {
         &self.0
     }
 
-    fn encode(key: &HashMap<String, AttributeValue>) -> Option<Cursor> {
+    fn encode(key: &HashMap<String, AttributeValue>, filters: &str) -> Option<Cursor> {
         let mut plain = serde_json::Map::new();
         for (name, value) in key {
             plain.insert(
@@ -80,6 +86,7 @@ impl Cursor {
                 serde_json::Value::from(value.as_s().ok()?.as_str()),
             );
         }
+        plain.insert(FILTERS_FIELD.to_owned(), serde_json::Value::from(filters));
         let json = serde_json::Value::Object(plain).to_string();
         Some(Cursor(
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json),
@@ -93,6 +100,23 @@ fn decode_key(raw: &str) -> Result<HashMap<String, String>, CursorError> {
         .map_err(|_| CursorError)?;
     let map: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| CursorError)?;
     Ok(map)
+}
+
+/// A digest of everything that selects a list's deals (the index partition, the stage filter,
+/// `due_before`), so a cursor names the list it came from without showing its key values.
+fn filters_digest(
+    index: &str,
+    partition: &str,
+    stage: Option<PipelineStage>,
+    due_before: Option<OffsetDateTime>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let text = format!(
+        "{index}\n{partition}\n{}\n{}",
+        stage.map_or("", |s| s.as_str()),
+        due_before.map(time_format::to_sortable).unwrap_or_default()
+    );
+    hex::encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
 /// A deal in full: the lead, its pipeline record, history, bookings and billing.
@@ -125,12 +149,15 @@ impl SalesStore {
                 *stage,
             ),
         };
+        let filters = filters_digest(index, &pk_value, stage_filter, query.due_before);
         let start = match &query.cursor {
             Some(cursor) => {
-                let key = decode_key(cursor.as_str())
+                let mut key = decode_key(cursor.as_str())
                     .map_err(|e| StoreError::InvalidCursor(e.to_string()))?;
+                let issued_for = key.remove(FILTERS_FIELD);
                 let expected = [PK, SK, pk_name, sk_name];
-                if key.len() != expected.len()
+                if issued_for.as_deref() != Some(filters.as_str())
+                    || key.len() != expected.len()
                     || !expected.iter().all(|name| key.contains_key(*name))
                     || key.get(pk_name) != Some(&pk_value)
                 {
@@ -178,7 +205,7 @@ impl SalesStore {
         let next_cursor = page
             .last_evaluated_key()
             .filter(|key| !key.is_empty())
-            .and_then(Cursor::encode);
+            .and_then(|key| Cursor::encode(key, &filters));
         Ok(DealPage { leads, next_cursor })
     }
 

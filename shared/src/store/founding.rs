@@ -10,34 +10,75 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::codec::{get_n, get_s, n, opt_s, parse_s, s, Item, UpdateExpr};
+use super::codec::{get_n, get_s, n, opt_n, opt_s, parse_s, s, Item, UpdateExpr};
 use super::ledger::{DeliveryKey, Once};
 use super::table::{keys, PK, SK};
 use super::write::{Attempts, Outcome, Part, Write};
 use super::{SalesStore, StoreError};
 use crate::domain::time_format;
 use crate::domain::{
-    choose_spot, ConfirmPlan, EmailAddress, FounderIs, FoundingBenefits, FoundingMember,
-    FoundingTally, HoldRef, LeadId, LeadRef, NewLead, PipelineRecord, SpotNumber, SpotState,
-    StoredHold,
+    choose_spot, Client, ConfirmPlan, EmailAddress, FounderIs, FoundingBenefits, FoundingMember,
+    FoundingTally, HoldRef, HoldSlot, LeadId, LeadRef, NewLead, OpenSession, PipelineRecord,
+    SpotNumber, SpotState, StoredHold,
 };
+
+/// The client a founding hold counts against, and how many live holds it may have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCap {
+    pub client: Client,
+    pub holds: u8,
+}
+
+/// How long a new hold may go without a recorded session before a second checkout of the same
+/// e-mail stops waiting for it (the first checkout is still asking Stripe) and extends the hold
+/// for a session of its own. Within it, the second checkout asks Stripe with the first one's
+/// idempotency key and expiry (inside `CHECKOUT_LIFETIME`'s spare minute), so both get one
+/// session.
+const SESSION_PENDING: time::Duration = time::Duration::seconds(30);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldOutcome {
     /// The e-mail holds this spot until `expires_at`. `new` is false when the e-mail already
-    /// held it (a second checkout while the first hold lives gets the same spot and hold).
+    /// held it (a second checkout while the first hold lives gets the same spot and hold, and
+    /// its `session` while that is open). `slot`: the client slot a new hold took.
     Held {
         spot: SpotNumber,
         hold_ref: HoldRef,
         expires_at: OffsetDateTime,
         new: bool,
+        slot: Option<HoldSlot>,
+        session: Option<OpenSession>,
     },
+    /// The client holds as many live founding spots as it may, until `retry_after` at the
+    /// latest: no hold.
+    ClientLimit { retry_after: OffsetDateTime },
     /// The e-mail is a founding member already.
     AlreadyMember { spot: SpotNumber },
     /// No spot is free: the e-mail is on the waitlist at this position.
     Full { waitlist_position: u64 },
+}
+
+/// A live founding hold, as the sales team's list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveHold {
+    pub spot: SpotNumber,
+    pub email: EmailAddress,
+    pub lead_id: LeadId,
+    /// The client address (IPv6: its /64) that took the hold; absent for holds taken before the
+    /// per-client cap.
+    pub client: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub held_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub session_id: Option<String>,
+    #[serde(skip)]
+    pub hold_ref: HoldRef,
+    #[serde(skip)]
+    pub slot: Option<HoldSlot>,
 }
 
 /// What a founding payment did to the spots.
@@ -145,6 +186,36 @@ fn decode_spot(item: &Item) -> Result<(SpotNumber, SpotState), StoreError> {
     Ok((spot, state))
 }
 
+/// The spots as a founding checkout reads them, with each spot's recorded session and when its
+/// hold was taken (or last extended).
+#[derive(Debug, Default)]
+struct SpotsView {
+    spots: Vec<(SpotNumber, SpotState)>,
+    holds: HashMap<SpotNumber, HoldRecord>,
+}
+
+/// What a spot item records about its hold besides its state.
+#[derive(Debug, Default)]
+struct HoldRecord {
+    session: Option<OpenSession>,
+    held_at: Option<OffsetDateTime>,
+    slot: Option<HoldSlot>,
+}
+
+fn decode_session(item: &Item) -> Result<Option<OpenSession>, StoreError> {
+    let (Some(id), Some(url)) = (opt_s(item, "session_id")?, opt_s(item, "checkout_url")?) else {
+        return Ok(None);
+    };
+    let expires_at = opt_n::<i64>(item, "session_expires_at")?
+        .and_then(time_format::from_unix)
+        .ok_or_else(|| StoreError::Corrupt("a session without session_expires_at".into()))?;
+    Ok(Some(OpenSession {
+        id: id.to_owned(),
+        url: url.to_owned(),
+        expires_at,
+    }))
+}
+
 fn held_by<'a>(
     spots: &'a [(SpotNumber, SpotState)],
     email: &EmailAddress,
@@ -176,6 +247,79 @@ impl SalesStore {
         ))
     }
 
+    /// The live founding holds at `now`, in spot order, as the sales team sees them: e-mail,
+    /// spot, the client address that took it, since when, until when, and its session. One Query.
+    pub async fn live_holds(&self, now: OffsetDateTime) -> Result<Vec<LiveHold>, StoreError> {
+        let mut holds = Vec::new();
+        for item in self
+            .query_prefix(keys::FOUNDING_PK, keys::SPOT_PREFIX)
+            .await?
+        {
+            let (spot, state) = decode_spot(&item)?;
+            let SpotState::Held {
+                email,
+                lead_id,
+                hold_ref,
+                expires_at,
+            } = state
+            else {
+                continue;
+            };
+            if expires_at <= now {
+                continue;
+            }
+            let held_at = opt_s(&item, "held_at")?
+                .map(|at| time_format::parse(at).map_err(|e| StoreError::Corrupt(e.to_string())))
+                .transpose()?;
+            holds.push(LiveHold {
+                spot,
+                email,
+                lead_id,
+                client: opt_s(&item, "client")?.map(str::to_owned),
+                held_at,
+                expires_at,
+                session_id: decode_session(&item)?.map(|session| session.id),
+                hold_ref,
+                slot: opt_s(&item, "client_slot")?.and_then(HoldSlot::parse),
+            });
+        }
+        holds.sort_by_key(|hold| hold.spot);
+        Ok(holds)
+    }
+
+    /// Releases the live hold on `spot` (the sales team clearing a hold): the spot, the founder
+    /// item and the client's slot, each on the condition that this hold still holds it. `None`
+    /// when the spot has no live hold.
+    pub async fn release_spot_hold(
+        &self,
+        spot: SpotNumber,
+        now: OffsetDateTime,
+    ) -> Result<Option<LiveHold>, StoreError> {
+        let Some(hold) = self
+            .live_holds(now)
+            .await?
+            .into_iter()
+            .find(|hold| hold.spot == spot)
+        else {
+            return Ok(None);
+        };
+        let released = self
+            .release_founding_hold(
+                &hold.email,
+                spot,
+                &hold.hold_ref,
+                hold.slot.as_ref(),
+                None,
+                None,
+                now,
+            )
+            .await?;
+        Ok(match released {
+            Once::Applied(ReleaseOutcome::Released) => Some(hold),
+            _ => None,
+        })
+    }
+
     /// Founding members in spot order.
     pub async fn founding_members(&self) -> Result<Vec<FoundingMember>, StoreError> {
         let mut members: Vec<FoundingMember> = self
@@ -192,10 +336,8 @@ impl SalesStore {
     }
 
     /// A founding checkout's hold for the lead with this e-mail, created if there is none, until
-    /// `expires_at`: the same spot again while the e-mail's hold lives, or, when no spot is free,
-    /// a place on the waitlist. One BatchGetItem (the e-mail's lead and the 20 spots), then one
-    /// write (the hold; with the new lead's e-mail, lead and summary items when the e-mail has
-    /// no lead yet).
+    /// `expires_at`, without a cap per client (the sales team's tools and tests); see
+    /// [`SalesStore::hold_founding_spot_for`].
     pub async fn hold_founding_spot(
         &self,
         new: &NewLead,
@@ -203,19 +345,49 @@ impl SalesStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(LeadRef, HoldOutcome), StoreError> {
+        self.hold_founding_spot_for(new, hold_ref, expires_at, None, now)
+            .await
+    }
+
+    /// A founding checkout's hold for the lead with this e-mail, created if there is none, until
+    /// `expires_at`: the same spot again while the e-mail's hold lives, or, when no spot is free,
+    /// a place on the waitlist. One BatchGetItem (the e-mail's lead and the 20 spots), then one
+    /// write (the hold; with the new lead's e-mail, lead and summary items when the e-mail has
+    /// no lead yet).
+    ///
+    /// With a `cap`, a new hold also takes one of the client's hold slots, in the same write, on
+    /// the condition that the slot is free: a client whose slots are all held by live holds gets
+    /// [`HoldOutcome::ClientLimit`] (no read decides it; each slot's condition does).
+    ///
+    /// The same e-mail again while its hold lives gets that hold back as it is, with its open
+    /// Checkout Session when one is recorded (one payable session per hold); the hold is
+    /// extended only once that session has closed, or when no session was recorded for a
+    /// while (a checkout that never got one).
+    pub async fn hold_founding_spot_for(
+        &self,
+        new: &NewLead,
+        hold_ref: &HoldRef,
+        expires_at: OffsetDateTime,
+        cap: Option<&ClientCap>,
+        now: OffsetDateTime,
+    ) -> Result<(LeadRef, HoldOutcome), StoreError> {
         let email = &new.email;
         let salt = uuid::Uuid::new_v4().as_u128() as u64;
         let mut attempts = Attempts::new("hold_founding_spot");
         let mut lost_races = 0;
+        // The client's slots this call found held, and until when.
+        let mut busy_slots: HashMap<u8, OffsetDateTime> = HashMap::new();
+        let mut extend_slot = true;
         loop {
             attempts.next().await?;
             // Who holds, and a lead to create with the hold when the e-mail has none yet.
-            let (lead, create, spots) = match self.founding_checkout_view(email).await? {
-                (Some(id), spots) => (id, false, spots),
-                (None, spots) => (LeadId::generate(), true, spots),
+            let (lead, create, view) = match self.founding_checkout_view(email).await? {
+                (Some(id), view) => (id, false, view),
+                (None, view) => (LeadId::generate(), true, view),
             };
-            let held = held_by(&spots, email, now);
-            let free = choose_spot(&free_spots(&spots, now), lost_races, salt);
+            let spots = &view.spots;
+            let held = held_by(spots, email, now);
+            let free = choose_spot(&free_spots(spots, now), lost_races, salt);
             if create && (held.is_some() || free.is_none()) {
                 // Not the common path (a hold without a lead, or no spot free): create the lead
                 // on its own, then look again.
@@ -236,14 +408,55 @@ impl SalesStore {
                         ..
                     },
                 )) => {
-                    // The same e-mail again while its hold lives: the same spot and hold, kept
-                    // at least as long as this new checkout needs it.
+                    let record = view.holds.get(spot);
+                    let open = record
+                        .and_then(|record| record.session.clone())
+                        .filter(|session| session.expires_at > now);
+                    let fresh = record.is_some_and(|record| {
+                        record.session.is_none()
+                            && record.held_at.is_some_and(|at| now - at < SESSION_PENDING)
+                    });
+                    let slot = record.and_then(|record| record.slot.clone());
+                    if open.is_some() || fresh {
+                        // Its session is open (or its first checkout is still creating one):
+                        // the same hold and session, not extended.
+                        let outcome = HoldOutcome::Held {
+                            spot: *spot,
+                            hold_ref: hold_ref.clone(),
+                            expires_at: *held_until,
+                            new: false,
+                            slot,
+                            session: open,
+                        };
+                        return Ok((lead_ref, outcome));
+                    }
+                    // Its session closed unpaid (or it never got one): the same spot and hold,
+                    // kept at least as long as this new checkout needs it.
                     let expires_at = (*held_until).max(expires_at);
                     let mut write = Write::new();
                     for (part, pk, sk) in hold_keys(*spot, email) {
                         let mut expr = UpdateExpr::default();
-                        expr.set("expires_at", n(expires_at.unix_timestamp()));
+                        expr.set("expires_at", n(expires_at.unix_timestamp()))
+                            .set("held_at", s(time_format::to_sortable(now)))
+                            .remove("session_id")
+                            .remove("checkout_url")
+                            .remove("session_expires_at");
                         write.push(part, self.held_update(&pk, &sk, expr, hold_ref, None)?);
+                    }
+                    // The client's slot lasts as long as the hold it counts.
+                    if let Some(slot) = slot.as_ref().filter(|_| extend_slot) {
+                        let mut expr = UpdateExpr::default();
+                        expr.set("expires_at", n(expires_at.unix_timestamp()));
+                        write.push(
+                            Part::ClientSlot,
+                            self.held_update(
+                                &keys::client(&slot.client_id),
+                                &keys::client_slot_sk(slot.slot),
+                                expr,
+                                hold_ref,
+                                None,
+                            )?,
+                        );
                     }
                     match self.write(&mut attempts, &write).await? {
                         Outcome::Written => {
@@ -252,8 +465,19 @@ impl SalesStore {
                                 hold_ref: hold_ref.clone(),
                                 expires_at,
                                 new: false,
+                                slot,
+                                session: None,
                             };
                             return Ok((lead_ref, outcome));
+                        }
+                        // The slot alone no longer counts this hold (it lapsed and was
+                        // reused): extend the hold without it.
+                        Outcome::Failed(failed)
+                            if failed.has(Part::ClientSlot)
+                                && !failed.any(&[Part::Spot, Part::Founder]) =>
+                        {
+                            extend_slot = false;
+                            continue;
                         }
                         // Released or confirmed meanwhile: look again.
                         _ => continue,
@@ -268,6 +492,20 @@ impl SalesStore {
                 let waitlist_position = self.join_waitlist(email, Some(&lead), now).await?;
                 return Ok((lead_ref, HoldOutcome::Full { waitlist_position }));
             };
+            // The client's first slot not found held yet.
+            let slot = match cap {
+                Some(cap) => match (1..=cap.holds).find(|slot| !busy_slots.contains_key(slot)) {
+                    Some(slot) => Some(HoldSlot {
+                        client_id: cap.client.id(),
+                        slot,
+                    }),
+                    None => {
+                        let retry_after = busy_slots.values().min().copied().unwrap_or(now);
+                        return Ok((lead_ref, HoldOutcome::ClientLimit { retry_after }));
+                    }
+                },
+                None => None,
+            };
             let mut write = Write::new();
             if create {
                 self.new_lead_parts(
@@ -279,10 +517,27 @@ impl SalesStore {
                     &[],
                 )?;
             }
+            let client = cap.map(|cap| &cap.client);
             for (part, pk, sk) in hold_keys(spot, email) {
                 write.push(
                     part,
-                    self.hold_part(&pk, &sk, spot, email, &lead, hold_ref, expires_at, now)?,
+                    self.hold_part(
+                        &pk,
+                        &sk,
+                        spot,
+                        email,
+                        &lead,
+                        hold_ref,
+                        expires_at,
+                        client.zip(slot.as_ref()),
+                        now,
+                    )?,
+                );
+            }
+            if let (Some(client), Some(slot)) = (client, &slot) {
+                write.push(
+                    Part::ClientSlot,
+                    self.slot_take_part(client, slot, spot, hold_ref, expires_at, now)?,
                 );
             }
             match self.write(&mut attempts, &write).await? {
@@ -292,16 +547,30 @@ impl SalesStore {
                         hold_ref: hold_ref.clone(),
                         expires_at,
                         new: true,
+                        slot,
+                        session: None,
                     };
                     return Ok((lead_ref, outcome));
                 }
-                // The spot was taken, this e-mail took one, or the e-mail got its lead
-                // meanwhile; or another transaction was writing the same spot (a conflict,
-                // most likely another visitor taking it): look again, spreading over the free
-                // spots. (Retrying the same spot after a conflict sent a launch-day crowd back
-                // to spot 1 together until their attempts ran out.) After a throttle, the same
-                // spot again.
-                Outcome::Failed(_) => lost_races += 1,
+                Outcome::Failed(failed) => {
+                    // The client's slot is held by a live hold: note until when, try the next.
+                    if let (Some(slot), Some(item)) = (&slot, failed.item(Part::ClientSlot)) {
+                        let until = item
+                            .and_then(|item| opt_n::<i64>(item, "expires_at").ok().flatten())
+                            .and_then(time_format::from_unix)
+                            .unwrap_or(expires_at);
+                        busy_slots.insert(slot.slot, until);
+                    }
+                    // The spot was taken, this e-mail took one, or the e-mail got its lead
+                    // meanwhile: look again, spreading over the free spots.
+                    if failed.any(&[Part::Spot, Part::Founder, Part::Lead, Part::Email]) {
+                        lost_races += 1;
+                    }
+                }
+                // Another transaction was writing the same spot (a conflict, most likely another
+                // visitor taking it): look again, spreading over the free spots. (Retrying the
+                // same spot after a conflict sent a launch-day crowd back to spot 1 together
+                // until their attempts ran out.) After a throttle, the same spot again.
                 retry @ Outcome::Retry(_) => {
                     if retry.is_conflict() {
                         lost_races += 1;
@@ -314,27 +583,129 @@ impl SalesStore {
         }
     }
 
-    /// The lead of an e-mail, if any, and every stored spot: one strongly consistent
-    /// BatchGetItem.
+    /// The lead of an e-mail, if any, and every stored spot with its recorded session: one
+    /// strongly consistent BatchGetItem.
     async fn founding_checkout_view(
         &self,
         email: &EmailAddress,
-    ) -> Result<(Option<LeadId>, Vec<(SpotNumber, SpotState)>), StoreError> {
+    ) -> Result<(Option<LeadId>, SpotsView), StoreError> {
         let email_pk = keys::email(email);
         let wanted = std::iter::once((email_pk.clone(), keys::EMAIL_SK.to_owned())).chain(
             SpotNumber::all().map(|spot| (keys::FOUNDING_PK.to_owned(), keys::spot_sk(spot))),
         );
         let mut lead = None;
-        let mut spots = Vec::new();
+        let mut view = SpotsView::default();
         for item in self.get_many(wanted).await? {
             if get_s(&item, PK)? == email_pk {
                 lead = Some(parse_s(&item, "lead_id", LeadId::parse)?);
             } else {
-                spots.push(decode_spot(&item)?);
+                let (spot, state) = decode_spot(&item)?;
+                let held_at = opt_s(&item, "held_at")?
+                    .map(|at| {
+                        time_format::parse(at).map_err(|e| StoreError::Corrupt(e.to_string()))
+                    })
+                    .transpose()?;
+                let record = HoldRecord {
+                    session: decode_session(&item)?,
+                    held_at,
+                    slot: opt_s(&item, "client_slot")?.and_then(HoldSlot::parse),
+                };
+                view.holds.insert(spot, record);
+                view.spots.push((spot, state));
             }
         }
-        spots.sort_by_key(|(spot, _)| *spot);
-        Ok((lead, spots))
+        view.spots.sort_by_key(|(spot, _)| *spot);
+        Ok((lead, view))
+    }
+
+    /// Records the Checkout Session a hold's checkout got, on the spot item, while that hold
+    /// still holds it (nothing otherwise: the hold lapsed or was released meanwhile).
+    pub async fn record_hold_session(
+        &self,
+        spot: SpotNumber,
+        hold_ref: &HoldRef,
+        session: &OpenSession,
+    ) -> Result<bool, StoreError> {
+        let mut expr = UpdateExpr::default();
+        expr.set("session_id", s(&session.id))
+            .set("checkout_url", s(&session.url))
+            .set("session_expires_at", n(session.expires_at.unix_timestamp()));
+        let mut write = Write::new();
+        write.push(
+            Part::Spot,
+            self.held_update(
+                keys::FOUNDING_PK,
+                &keys::spot_sk(spot),
+                expr,
+                hold_ref,
+                None,
+            )?,
+        );
+        let mut attempts = Attempts::new("record_hold_session");
+        loop {
+            attempts.next().await?;
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => return Ok(true),
+                Outcome::Failed(_) => return Ok(false),
+                Outcome::Retry(_) => {}
+                Outcome::Duplicate | Outcome::InProgress => {
+                    return Err(StoreError::Rejected(
+                        "a session record has no delivery".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The part that takes a client's hold slot: on the condition that it is free (never used,
+    /// released, or its hold past its time).
+    fn slot_take_part(
+        &self,
+        client: &Client,
+        slot: &HoldSlot,
+        spot: SpotNumber,
+        hold_ref: &HoldRef,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut expr = UpdateExpr::default();
+        expr.set("state", s(STATE_HELD))
+            .set("client", s(client.as_str()))
+            .set("spot", n(spot.get()))
+            .set("hold_ref", s(hold_ref.as_str()))
+            .set("expires_at", n(expires_at.unix_timestamp()))
+            .set("held_at", s(time_format::to_sortable(now)));
+        let (expression, mut names, mut values) = expr.build();
+        names.insert("#state".into(), "state".into());
+        values.insert(":free".into(), s(STATE_FREE));
+        values.insert(":held".into(), s(STATE_HELD));
+        values.insert(":now".into(), n(now.unix_timestamp()));
+        update_item(
+            self.table_name(),
+            &keys::client(&slot.client_id),
+            &keys::client_slot_sk(slot.slot),
+            expression,
+            FREE_CONDITION.to_owned(),
+            names,
+            values,
+        )
+    }
+
+    /// The part that gives a client's hold slot back, on the condition that `hold_ref` holds it.
+    pub(crate) fn slot_free_part(
+        &self,
+        slot: &HoldSlot,
+        hold_ref: &HoldRef,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut expr = UpdateExpr::default();
+        expr.set("state", s(STATE_FREE)).remove("expires_at");
+        self.held_update(
+            &keys::client(&slot.client_id),
+            &keys::client_slot_sk(slot.slot),
+            expr,
+            hold_ref,
+            None,
+        )
     }
 
     /// One side of a hold: the spot item or the founder item, on the condition that it is free.
@@ -348,6 +719,7 @@ impl SalesStore {
         lead: &LeadId,
         hold_ref: &HoldRef,
         expires_at: OffsetDateTime,
+        client: Option<(&Client, &HoldSlot)>,
         now: OffsetDateTime,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut expr = UpdateExpr::default();
@@ -357,7 +729,12 @@ impl SalesStore {
             .set("lead_id", s(lead.as_str()))
             .set("hold_ref", s(hold_ref.as_str()))
             .set("expires_at", n(expires_at.unix_timestamp()))
-            .set("held_at", s(time_format::to_sortable(now)));
+            .set("held_at", s(time_format::to_sortable(now)))
+            .set_opt("client", client.map(|(client, _)| s(client.as_str())))
+            .set_opt("client_slot", client.map(|(_, slot)| s(slot.encode())))
+            .remove("session_id")
+            .remove("checkout_url")
+            .remove("session_expires_at");
         let (expression, mut names, mut values) = expr.build();
         names.insert("#state".into(), "state".into());
         values.insert(":free".into(), s(STATE_FREE));
@@ -502,16 +879,22 @@ impl SalesStore {
     /// no later than that is released: an expired Checkout Session does not free a hold that a
     /// newer checkout of the same person extended. With `delivery`, the webhook delivery is
     /// recorded in the same write (and recognised when it was recorded before).
+    ///
+    /// With `slot`, the client slot the hold counted against is given back in the same write
+    /// (when `hold_ref` still holds it).
+    #[allow(clippy::too_many_arguments)]
     pub async fn release_founding_hold(
         &self,
         email: &EmailAddress,
         spot: SpotNumber,
         hold_ref: &HoldRef,
+        slot: Option<&HoldSlot>,
         lapsed_by: Option<OffsetDateTime>,
         delivery: Option<&DeliveryKey>,
         now: OffsetDateTime,
     ) -> Result<Once<ReleaseOutcome>, StoreError> {
         let mut with_founder = true;
+        let mut with_slot = slot.is_some();
         let mut attempts = Attempts::new("release_founding_hold");
         loop {
             attempts.next().await?;
@@ -524,6 +907,9 @@ impl SalesStore {
                 expr.set("state", s(STATE_FREE)).remove("expires_at");
                 write.push(part, self.held_update(&pk, &sk, expr, hold_ref, lapsed_by)?);
             }
+            if let Some(slot) = slot.filter(|_| with_slot) {
+                write.push(Part::ClientSlot, self.slot_free_part(slot, hold_ref)?);
+            }
             if let Some(delivery) = delivery {
                 self.delivery_part(&mut write, delivery, now)?;
             }
@@ -532,11 +918,15 @@ impl SalesStore {
                 Outcome::Duplicate => return Ok(Once::Duplicate),
                 Outcome::InProgress => return Ok(Once::InProgress),
                 // The e-mail holds something else now (it checked out again after this hold
-                // lapsed): the spot alone is still this hold's to give back.
+                // lapsed), or the client's slot counts another hold: the spot alone is still
+                // this hold's to give back.
                 Outcome::Failed(failed)
-                    if with_founder && failed.has(Part::Founder) && !failed.has(Part::Spot) =>
+                    if !failed.has(Part::Spot)
+                        && ((with_founder && failed.has(Part::Founder))
+                            || (with_slot && failed.has(Part::ClientSlot))) =>
                 {
-                    with_founder = false;
+                    with_founder &= !failed.has(Part::Founder);
+                    with_slot &= !failed.has(Part::ClientSlot);
                 }
                 Outcome::Failed(_) => {
                     return Ok(match delivery {

@@ -5,16 +5,21 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
-use super::codec::{get_n, n, opt_s, parse_opt_s, parse_s, s, Item, UpdateExpr};
+use super::codec::{get_n, n, opt_n, opt_s, parse_opt_s, parse_s, s, Item, UpdateExpr};
 use super::history::history_part;
 use super::summary::summary_part;
 use super::table::{keys, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, GSI3_PK, PK, SK};
 use super::write::{Attempts, Outcome, Part, Write};
 use super::{SalesStore, StoreError};
 use crate::domain::time_format;
+
+/// The lead item's record of its open standard-plan Checkout Session.
+pub(crate) const STANDARD_SESSION_ID: &str = "standard_session_id";
+pub(crate) const STANDARD_SESSION_URL: &str = "standard_session_url";
+pub(crate) const STANDARD_SESSION_EXPIRES: &str = "standard_session_expires_at";
 use crate::domain::{
     summary_deltas, DealValue, EmailAddress, Lead, LeadBilling, LeadId, LeadRef, NewLead,
-    PipelineRecord, Probability, UpdateOutcome,
+    OpenSession, PipelineRecord, Probability, UpdateOutcome,
 };
 
 /// More attributes to set (or, with `None`, remove) on a lead item in the same write.
@@ -288,6 +293,78 @@ impl SalesStore {
     pub async fn lead(&self, id: &LeadId) -> Result<Option<Lead>, StoreError> {
         let found = self.get(keys::lead(id), keys::LEAD_SK).await?;
         found.as_ref().map(decode_lead).transpose()
+    }
+
+    /// The lead's standard-plan Checkout Session, if one is recorded and still payable at `now`
+    /// (one payable session per lead and plan: a repeat checkout gets it back).
+    pub async fn open_standard_session(
+        &self,
+        id: &LeadId,
+        now: OffsetDateTime,
+    ) -> Result<Option<OpenSession>, StoreError> {
+        let Some(item) = self.get(keys::lead(id), keys::LEAD_SK).await? else {
+            return Ok(None);
+        };
+        let (Some(session), Some(url), Some(expires)) = (
+            opt_s(&item, STANDARD_SESSION_ID)?,
+            opt_s(&item, STANDARD_SESSION_URL)?,
+            opt_n::<i64>(&item, STANDARD_SESSION_EXPIRES)?,
+        ) else {
+            return Ok(None);
+        };
+        let expires_at = time_format::from_unix(expires)
+            .ok_or_else(|| StoreError::Corrupt("standard session expiry out of range".into()))?;
+        Ok((expires_at > now).then(|| OpenSession {
+            id: session.to_owned(),
+            url: url.to_owned(),
+            expires_at,
+        }))
+    }
+
+    /// Records the lead's standard-plan Checkout Session (the lead's other attributes, and its
+    /// version, are left alone; a payment clears it).
+    pub async fn record_standard_session(
+        &self,
+        id: &LeadId,
+        session: &OpenSession,
+    ) -> Result<(), StoreError> {
+        let mut expr = UpdateExpr::default();
+        expr.set(STANDARD_SESSION_ID, s(&session.id))
+            .set(STANDARD_SESSION_URL, s(&session.url))
+            .set(
+                STANDARD_SESSION_EXPIRES,
+                n(session.expires_at.unix_timestamp()),
+            );
+        let (expression, names, values) = expr.build();
+        let update = Update::builder()
+            .table_name(self.table_name())
+            .key(PK, s(keys::lead(id)))
+            .key(SK, s(keys::LEAD_SK))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk)")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let mut write = Write::new();
+        write.push(
+            Part::Lead,
+            TransactWriteItem::builder().update(update).build(),
+        );
+        let mut attempts = Attempts::new("record_standard_session");
+        loop {
+            attempts.next().await?;
+            match self.write(&mut attempts, &write).await? {
+                Outcome::Written => return Ok(()),
+                Outcome::Failed(_) => return Err(StoreError::LeadNotFound),
+                Outcome::Retry(_) => {}
+                Outcome::Duplicate | Outcome::InProgress => {
+                    return Err(StoreError::Rejected(
+                        "a session record has no delivery".into(),
+                    ))
+                }
+            }
+        }
     }
 
     pub async fn lead_by_email(&self, email: &EmailAddress) -> Result<Option<Lead>, StoreError> {

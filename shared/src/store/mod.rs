@@ -41,7 +41,7 @@ pub use billing::{
 };
 pub use bookings::{BookingOutcome, LeadBookings};
 pub use deals::{Cursor, DealFilter, DealPage, DealQuery, LeadDetail};
-pub use founding::{ConfirmOutcome, HoldOutcome, ReleaseOutcome};
+pub use founding::{ClientCap, ConfirmOutcome, HoldOutcome, LiveHold, ReleaseOutcome};
 pub use ledger::{DeliveryKey, Once, LEDGER_RETENTION};
 pub use pipeline::PipelineChange;
 pub use summary::PipelineSummary;

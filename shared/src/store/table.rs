@@ -14,6 +14,7 @@
 //! | pipeline summary      | `PIPELINE`                  | `SUMMARY#00`…`#15`    | `<stage>_count/_value/_weighted`: each change ADDs to one random shard, in its own transaction |
 //! | founding spot 1..20   | `FOUNDING`                  | `SPOT#01` … `SPOT#20` | `state` held (with `expires_at`, `hold_ref`) or member (with `benefits`) |
 //! | founder by e-mail     | `FOUNDER#<email>`           | `FOUNDER`             | one spot per e-mail; written in the same transaction as the spot |
+//! | client hold slot      | `CLIENT#<client id>`        | `HOLD#1` … `HOLD#n`   | a live founding hold of that client (its cap): hold_ref, spot, expiry, address |
 //! | waitlist entry        | `WAITLIST`                  | `POS#<000001>`        | in position order |
 //! | waitlist counter      | `WAITLIST`                  | `COUNTER`             | atomic counter for positions |
 //! | waitlisted e-mail     | `WAITLISTED#<email>`        | `WAITLISTED`          | once per e-mail, keeps the position stable |
@@ -256,6 +257,13 @@ pub(crate) mod keys {
         format!("FOUNDER#{email}")
     }
     pub const FOUNDER_SK: &str = "FOUNDER";
+    /// A client's hold slots (`domain::client`): `CLIENT#<client id>` / `HOLD#<n>`.
+    pub fn client(client_id: &str) -> String {
+        format!("CLIENT#{client_id}")
+    }
+    pub fn client_slot_sk(slot: u8) -> String {
+        format!("HOLD#{slot}")
+    }
 
     pub const WAITLIST_PK: &str = "WAITLIST";
     pub const WAITLIST_COUNTER_SK: &str = "COUNTER";

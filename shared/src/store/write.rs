@@ -49,6 +49,8 @@ pub(crate) enum Part {
     Founder,
     /// Another spot, held by the same e-mail under another hold, given back by this write.
     OtherSpot,
+    /// One of the client's hold slots (its cap on live holds), taken or given back with the hold.
+    ClientSlot,
     /// The Stripe customer → lead index entry.
     CustomerIndex,
     /// A subscription's state, conditioned on no newer event having written it.
@@ -113,6 +115,14 @@ pub(crate) struct Failed {
 impl Failed {
     pub fn has(&self, part: Part) -> bool {
         self.parts.iter().any(|(p, _)| *p == part)
+    }
+
+    /// When `part` failed: `Some` of the item it found (`None` inside when there was none).
+    pub fn item(&self, part: Part) -> Option<Option<&Item>> {
+        self.parts
+            .iter()
+            .find(|(p, _)| *p == part)
+            .map(|(_, item)| item.as_ref())
     }
 
     /// Whether any of `parts` failed.

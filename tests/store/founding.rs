@@ -523,3 +523,92 @@ async fn the_same_email_joining_the_waitlist_concurrently_gets_one_position(tabl
     assert_eq!(store.waitlist().await.unwrap().len(), 1);
     table.drop_table().await;
 }
+
+/// A paid hold gives its client's slot back in the payment's own transaction: a client at its
+/// cap can hold again once one of its holds is paid for; a redelivered payment finds the slot
+/// already given back and still ends decided.
+#[tokio::test]
+async fn a_payment_gives_the_clients_slot_back() {
+    use sales::domain::Client;
+    use sales::store::ClientCap;
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let cap = ClientCap {
+        client: Client::from_source_ip(Some("203.0.113.99")),
+        holds: 1,
+    };
+    let hold = |email: &str| {
+        let request = request(email, now());
+        let cap = cap.clone();
+        async move {
+            let outcome = store
+                .hold_founding_spot_for(
+                    &request.lead,
+                    &request.hold_ref,
+                    request.expires_at,
+                    Some(&cap),
+                    now(),
+                )
+                .await
+                .unwrap()
+                .1;
+            (request, outcome)
+        }
+    };
+    let (first, outcome) = hold("payer@example.com").await;
+    let HoldOutcome::Held {
+        spot,
+        slot: Some(slot),
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    assert!(matches!(
+        hold("second@example.com").await.1,
+        HoldOutcome::ClientLimit { .. }
+    ));
+    let lead = store
+        .lead_id_by_email(&first.email)
+        .await
+        .unwrap()
+        .unwrap();
+    let pay_with_slot = |event: &'static str| {
+        let (lead, first, slot) = (&lead, &first, &slot);
+        async move {
+            let payment = CheckoutPayment {
+                lead_id: lead,
+                customer: None,
+                subscription: None,
+                plan: Some(PlanType::Founding),
+                founding: Some(FoundingPayment {
+                    spot,
+                    hold_ref: &first.hold_ref,
+                    company_name: None,
+                    session: "cs_test",
+                    slot: Some(slot),
+                }),
+                cause: &Cause::stripe_event(event),
+            };
+            store
+                .record_payment(&payment, &DeliveryKey::new("stripe", event), now())
+                .await
+                .unwrap()
+        }
+    };
+    let Once::Applied(paid) = pay_with_slot("evt_slot_1").await else {
+        panic!("not applied");
+    };
+    assert!(matches!(paid.founding, Some(ConfirmOutcome::Confirmed(_))));
+    // The slot is free: the same client holds again.
+    assert!(matches!(
+        hold("second@example.com").await.1,
+        HoldOutcome::Held { .. }
+    ));
+    // Another event for the same payment: the slot is someone else's now; still decided.
+    let Once::Applied(again) = pay_with_slot("evt_slot_2").await else {
+        panic!("not applied");
+    };
+    assert!(matches!(again.founding, Some(ConfirmOutcome::AlreadyConfirmed(_))));
+    table.drop_table().await;
+}

@@ -886,3 +886,117 @@ async fn the_portal_needs_a_verified_email_claim() {
     assert!(stripe.received_requests().await.unwrap().is_empty());
     table.drop_table().await;
 }
+
+/// Pay before you win: a completed session whose delayed payment (BECS Direct Debit) has not
+/// arrived (`payment_status: unpaid`) wins nothing and confirms no spot, but keeps its founding
+/// hold past the hold's usual expiry; `async_payment_succeeded` then makes the member and wins
+/// the deal; for another checkout, `async_payment_failed` gives its spot back. A session whose
+/// `metadata` is `null` is read as having none (it used to be refused with a 400 on every retry).
+#[tokio::test]
+async fn a_delayed_payment_wins_only_when_it_arrives_and_a_failed_one_frees_the_spot() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let stripe = stripe_fake(now()).await;
+    let checkout = checkout_handler(store, &stripe, now());
+    for email in ["becs@example.com", "bounced@example.com"] {
+        let (status, body) = response_json(
+            checkout
+                .handle(json_post(
+                    "/billing/create-checkout",
+                    &json!({"email": email, "plan_type": "founding"}),
+                ))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let sent: Vec<_> = stripe
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(form)
+        .collect();
+    let session = |n: usize, email: &str, status: &str| {
+        let f = &sent[n];
+        json!({
+            "id": format!("cs_test_{}", n + 1), "customer_email": email,
+            "client_reference_id": f["client_reference_id"], "customer": "cus_becs",
+            "subscription": "sub_becs", "payment_status": status,
+            "metadata": {"lead_id": f["metadata[lead_id]"], "plan_type": "founding",
+                "founding_spot": f["metadata[founding_spot]"], "founding_hold": f["metadata[founding_hold]"],
+                "hold_slot": f["metadata[hold_slot]"]},
+        })
+    };
+    let at = now() + time::Duration::minutes(10);
+    let webhook = webhook_handler(store, at);
+    let deliver = |body: Vec<u8>| webhook.handle(signed_event(&body, WEBHOOK_SECRET, at));
+    let becs = EmailAddress::parse("becs@example.com").unwrap();
+
+    let unpaid = event(
+        "evt_checkout.session.completed.json",
+        "evt_unpaid_1",
+        at.unix_timestamp(),
+        session(0, "becs@example.com", "unpaid"),
+    );
+    let (status, result) = response_json(deliver(unpaid).await).await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("awaiting_payment_hold_kept")),
+        "{result}"
+    );
+    let lead = store.lead_by_email(&becs).await.unwrap().unwrap();
+    assert_ne!(
+        lead.pipeline.stage,
+        PipelineStage::ClosedWon,
+        "nothing won yet"
+    );
+    assert!(store.founding_members().await.unwrap().is_empty());
+    // Two hours on, the hold (normally 36 minutes) is still there for the payment.
+    let later = now() + time::Duration::hours(2);
+    assert_eq!(store.founding_tally(later).await.unwrap().held, 1);
+
+    let succeeded = event(
+        "evt_checkout.session.async_payment_succeeded.json",
+        "evt_async_paid_1",
+        at.unix_timestamp(),
+        session(0, "becs@example.com", "paid"),
+    );
+    let (status, result) = response_json(deliver(succeeded).await).await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("founding_member_confirmed")),
+        "{result}"
+    );
+    let lead = store.lead_by_email(&becs).await.unwrap().unwrap();
+    assert_eq!(lead.pipeline.stage, PipelineStage::ClosedWon);
+    assert_eq!(store.founding_members().await.unwrap().len(), 1);
+
+    let failed = event(
+        "evt_checkout.session.async_payment_failed.json",
+        "evt_async_failed_1",
+        at.unix_timestamp(),
+        session(1, "bounced@example.com", "unpaid"),
+    );
+    let (status, result) = response_json(deliver(failed).await).await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("payment_failed_hold_released")),
+        "{result}"
+    );
+    let tally = store.founding_tally(at).await.unwrap();
+    assert_eq!((tally.members, tally.held, tally.remaining), (1, 0, 19));
+
+    let mut no_metadata: Value = serde_json::from_slice(&event(
+        "evt_checkout.session.expired.json",
+        "evt_null_metadata",
+        at.unix_timestamp(),
+        json!({"customer_email": "someone@example.com"}),
+    ))
+    .unwrap();
+    no_metadata["data"]["object"]["metadata"] = Value::Null;
+    let (status, result) =
+        response_json(deliver(serde_json::to_vec(&no_metadata).unwrap()).await).await;
+    assert_eq!(status, 200, "metadata: null is no metadata: {result}");
+    table.drop_table().await;
+}

@@ -568,11 +568,7 @@ async fn a_payment_gives_the_clients_slot_back() {
         hold("second@example.com").await.1,
         HoldOutcome::ClientLimit { .. }
     ));
-    let lead = store
-        .lead_id_by_email(&first.email)
-        .await
-        .unwrap()
-        .unwrap();
+    let lead = store.lead_id_by_email(&first.email).await.unwrap().unwrap();
     let pay_with_slot = |event: &'static str| {
         let (lead, first, slot) = (&lead, &first, &slot);
         async move {
@@ -609,6 +605,9 @@ async fn a_payment_gives_the_clients_slot_back() {
     let Once::Applied(again) = pay_with_slot("evt_slot_2").await else {
         panic!("not applied");
     };
-    assert!(matches!(again.founding, Some(ConfirmOutcome::AlreadyConfirmed(_))));
+    assert!(matches!(
+        again.founding,
+        Some(ConfirmOutcome::AlreadyConfirmed(_))
+    ));
     table.drop_table().await;
 }

@@ -516,9 +516,11 @@ pub async fn history(
 }
 
 /// The Stripe event fixtures of the six event types stripe-webhook handles (under `stripe/`).
-pub const STRIPE_EVENT_FIXTURES: [&str; 6] = [
+pub const STRIPE_EVENT_FIXTURES: [&str; 8] = [
     "evt_checkout.session.completed.json",
     "evt_checkout.session.expired.json",
+    "evt_checkout.session.async_payment_succeeded.json",
+    "evt_checkout.session.async_payment_failed.json",
     "evt_customer.subscription.updated.json",
     "evt_customer.subscription.deleted.json",
     "evt_invoice.paid.json",

@@ -23,6 +23,10 @@ pub const CHECKOUT_LIFETIME: Duration = Duration::minutes(31);
 /// finds its spot held when the webhook arrives a little later.
 pub const HOLD_GRACE: Duration = Duration::minutes(5);
 
+/// How long a founding hold is kept for a completed checkout whose payment is still on its way
+/// (a delayed method such as BECS Direct Debit settles in up to a few business days).
+pub const ASYNC_PAYMENT_HOLD: Duration = Duration::days(7);
+
 /// The times of a founding checkout: when Stripe closes the session, and when the spot is freed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HoldWindow {

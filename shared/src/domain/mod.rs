@@ -21,8 +21,8 @@ pub use deal_edit::{parse_date_or_time, parse_deal_edit, FieldError};
 pub use email::{EmailAddress, EmailError};
 pub use founding::{
     choose_spot, decide_confirmation, ConfirmPlan, FounderIs, FoundingBenefits, FoundingMember,
-    FoundingTally, HoldRef, HoldWindow, SpotNumber, SpotState, StoredHold, CHECKOUT_LIFETIME,
-    FOUNDING_DISCOUNT_PERCENT, FOUNDING_SPOTS, HOLD_GRACE,
+    FoundingTally, HoldRef, HoldWindow, SpotNumber, SpotState, StoredHold, ASYNC_PAYMENT_HOLD,
+    CHECKOUT_LIFETIME, FOUNDING_DISCOUNT_PERCENT, FOUNDING_SPOTS, HOLD_GRACE,
 };
 pub use lead::{Lead, LeadBilling, LeadId, LeadRef, LeadSource, NewLead};
 pub use pipeline::{

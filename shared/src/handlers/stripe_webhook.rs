@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 use super::checkout_metadata::CheckoutMetadata;
 use crate::domain::signature::{verify_timestamped, STRIPE_TOLERANCE_SECONDS};
 use crate::domain::time_format;
-use crate::domain::{Cause, EmailAddress, LeadId, LeadSource, NewLead, HOLD_GRACE};
+use crate::domain::{
+    Cause, EmailAddress, LeadId, LeadSource, NewLead, ASYNC_PAYMENT_HOLD, HOLD_GRACE,
+};
 use crate::handlers::delivery::{answer_once, effect};
 use crate::lambda::clock::Clock;
 use crate::lambda::http::{body_bytes, header, json_response, ApiError, HttpResponse};
@@ -93,9 +95,25 @@ impl StripeWebhook {
     ) -> Result<Once<&'static str>, ApiError> {
         let now = self.clock.now();
         Ok(match &event.kind {
-            EventKind::CheckoutCompleted(session) => {
+            // Pay before you win: only a session whose money is there wins the deal and
+            // confirms a founding spot; a delayed payment keeps its hold until it settles.
+            EventKind::CheckoutCompleted(session) if !session.is_paid() => {
+                self.checkout_awaiting_payment(session, key).await?
+            }
+            EventKind::CheckoutCompleted(session) | EventKind::CheckoutAsyncPaid(session) => {
                 let cause = Cause::stripe_event(&event.id);
                 self.checkout_completed(session, &cause, key).await?
+            }
+            EventKind::CheckoutAsyncFailed(session) => {
+                let once = self.checkout_payment_failed(session, key).await?;
+                if let Once::Applied(_) = once {
+                    tracing::error!(session = %session.id, "a delayed checkout payment failed");
+                    emit_count_metric(
+                        "PaymentFailed",
+                        &[("session", &session.id), ("event", &event.id)],
+                    );
+                }
+                once
             }
             EventKind::CheckoutExpired(session) => self.checkout_expired(session, key).await?,
             EventKind::SubscriptionChanged {
@@ -270,6 +288,75 @@ impl StripeWebhook {
         let mut new_lead = NewLead::new(email.clone(), LeadSource::Checkout);
         new_lead.company = company.map(str::to_owned);
         Ok(self.store.find_or_create_lead(&new_lead, now).await?.id)
+    }
+
+    /// A completed session whose payment has not arrived (`payment_status: unpaid`): nothing is
+    /// won; a founding hold is kept until the payment can settle.
+    async fn checkout_awaiting_payment(
+        &self,
+        session: &CheckoutSessionObject,
+        delivery: &DeliveryKey,
+    ) -> Result<Once<&'static str>, ApiError> {
+        let now = self.clock.now();
+        let metadata = session_metadata(session)?;
+        let Some((spot, hold_ref)) = metadata.founding_hold else {
+            return Ok(self
+                .store
+                .record_delivery(delivery, now)
+                .await?
+                .map(|()| "awaiting_payment"));
+        };
+        let email = session_email(session)?;
+        Ok(self
+            .store
+            .keep_founding_hold(
+                &email,
+                spot,
+                &hold_ref,
+                metadata.hold_slot.as_ref(),
+                now + ASYNC_PAYMENT_HOLD,
+                delivery,
+                now,
+            )
+            .await?
+            .map(|kept| match kept {
+                ReleaseOutcome::Released => "awaiting_payment_hold_kept",
+                ReleaseOutcome::NotHeld => "awaiting_payment_hold_gone",
+            }))
+    }
+
+    /// A delayed payment failed: the founding hold goes back to the pool (nothing was won).
+    async fn checkout_payment_failed(
+        &self,
+        session: &CheckoutSessionObject,
+        delivery: &DeliveryKey,
+    ) -> Result<Once<&'static str>, ApiError> {
+        let now = self.clock.now();
+        let metadata = session_metadata(session)?;
+        let Some((spot, hold_ref)) = metadata.founding_hold else {
+            return Ok(self
+                .store
+                .record_delivery(delivery, now)
+                .await?
+                .map(|()| "payment_failed"));
+        };
+        let email = session_email(session)?;
+        Ok(self
+            .store
+            .release_founding_hold(
+                &email,
+                spot,
+                &hold_ref,
+                metadata.hold_slot.as_ref(),
+                None,
+                Some(delivery),
+                now,
+            )
+            .await?
+            .map(|released| match released {
+                ReleaseOutcome::Released => "payment_failed_hold_released",
+                ReleaseOutcome::NotHeld => "payment_failed",
+            }))
     }
 
     async fn checkout_expired(

@@ -31,6 +31,14 @@ struct EnvelopeData {
     object: serde_json::Value,
 }
 
+/// `metadata: null` as an empty map (Stripe sends `null` where a session has none).
+fn null_as_empty<'de, D>(deserializer: D) -> Result<HashMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<HashMap<String, String>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct CustomerDetails {
     pub email: Option<String>,
@@ -45,7 +53,8 @@ pub struct CheckoutSessionObject {
     pub customer_email: Option<String>,
     pub customer_details: Option<CustomerDetails>,
     pub client_reference_id: Option<String>,
-    #[serde(default)]
+    /// `null` in some events (a session created without metadata): read as empty.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub metadata: HashMap<String, String>,
     pub expires_at: Option<i64>,
     pub payment_status: Option<String>,
@@ -54,6 +63,16 @@ pub struct CheckoutSessionObject {
 }
 
 impl CheckoutSessionObject {
+    /// Whether the money is there: `paid`, or `no_payment_required` (a 100 % discount). A
+    /// completed session with a delayed payment method (BECS Direct Debit) is `unpaid` until
+    /// `checkout.session.async_payment_succeeded`.
+    pub fn is_paid(&self) -> bool {
+        matches!(
+            self.payment_status.as_deref(),
+            Some("paid" | "no_payment_required")
+        )
+    }
+
     /// The payer's e-mail: what we sent as `customer_email`, else what they typed.
     pub fn email(&self) -> Option<&str> {
         self.customer_email.as_deref().or_else(|| {
@@ -84,7 +103,7 @@ pub struct SubscriptionObject {
     #[serde(default)]
     pub cancel_at_period_end: bool,
     pub items: Option<SubscriptionItems>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub metadata: HashMap<String, String>,
 }
 
@@ -140,6 +159,10 @@ impl InvoiceObject {
 pub enum EventKind {
     CheckoutCompleted(CheckoutSessionObject),
     CheckoutExpired(CheckoutSessionObject),
+    /// A delayed payment of a completed session arrived (`checkout.session.async_payment_succeeded`).
+    CheckoutAsyncPaid(CheckoutSessionObject),
+    /// A delayed payment failed (`checkout.session.async_payment_failed`).
+    CheckoutAsyncFailed(CheckoutSessionObject),
     SubscriptionChanged {
         deleted: bool,
         subscription: SubscriptionObject,
@@ -158,9 +181,11 @@ pub struct StripeEvent {
 }
 
 /// The event types this system acts on (the webhook endpoint should subscribe to exactly these).
-pub const HANDLED_EVENT_TYPES: [&str; 6] = [
+pub const HANDLED_EVENT_TYPES: [&str; 8] = [
     "checkout.session.completed",
     "checkout.session.expired",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
     "customer.subscription.updated",
     "customer.subscription.deleted",
     "invoice.paid",
@@ -193,6 +218,12 @@ impl StripeEvent {
                 EventKind::CheckoutCompleted(object(&kind, object_value)?)
             }
             "checkout.session.expired" => EventKind::CheckoutExpired(object(&kind, object_value)?),
+            "checkout.session.async_payment_succeeded" => {
+                EventKind::CheckoutAsyncPaid(object(&kind, object_value)?)
+            }
+            "checkout.session.async_payment_failed" => {
+                EventKind::CheckoutAsyncFailed(object(&kind, object_value)?)
+            }
             "customer.subscription.updated" => EventKind::SubscriptionChanged {
                 deleted: false,
                 subscription: object(&kind, object_value)?,
@@ -221,7 +252,10 @@ impl StripeEvent {
     fn check_ids(&self) -> Result<(), EventError> {
         let mut ids: Vec<(&str, Option<&str>)> = vec![("id", Some(self.id.as_str()))];
         match &self.kind {
-            EventKind::CheckoutCompleted(session) | EventKind::CheckoutExpired(session) => {
+            EventKind::CheckoutCompleted(session)
+            | EventKind::CheckoutExpired(session)
+            | EventKind::CheckoutAsyncPaid(session)
+            | EventKind::CheckoutAsyncFailed(session) => {
                 ids.push(("data.object.id", Some(&session.id)));
                 ids.push(("data.object.customer", session.customer.as_deref()));
                 ids.push(("data.object.subscription", session.subscription.as_deref()));
@@ -275,6 +309,24 @@ mod tests {
             Some("sub_1SkqP2B7WZ01zgkWa9XyQ3rT")
         );
         assert_eq!(session.email(), Some("ada@example.com"));
+
+        assert!(session.is_paid());
+        let async_paid = StripeEvent::parse(&fixture(
+            "evt_checkout.session.async_payment_succeeded.json",
+        ))
+        .unwrap();
+        assert!(matches!(async_paid.kind, EventKind::CheckoutAsyncPaid(ref s) if s.is_paid()));
+        let async_failed =
+            StripeEvent::parse(&fixture("evt_checkout.session.async_payment_failed.json")).unwrap();
+        assert!(matches!(async_failed.kind, EventKind::CheckoutAsyncFailed(ref s) if !s.is_paid()));
+        // `metadata: null`, as Stripe sends it for a session without any, is no metadata.
+        let mut null_metadata: serde_json::Value =
+            serde_json::from_slice(&fixture("evt_checkout.session.completed.json")).unwrap();
+        null_metadata["data"]["object"]["metadata"] = serde_json::Value::Null;
+        let parsed = StripeEvent::parse(&serde_json::to_vec(&null_metadata).unwrap()).unwrap();
+        assert!(
+            matches!(parsed.kind, EventKind::CheckoutCompleted(ref s) if s.metadata.is_empty())
+        );
 
         let expired = StripeEvent::parse(&fixture("evt_checkout.session.expired.json")).unwrap();
         assert!(

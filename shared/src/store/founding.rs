@@ -942,6 +942,75 @@ impl SalesStore {
         }
     }
 
+    /// Keeps a hold (the spot, the founder item and the client's slot) until `until`, while
+    /// `hold_ref` holds it: a completed checkout whose delayed payment (BECS Direct Debit) is on
+    /// its way must not lose its spot to the hold's short expiry. With the webhook delivery's
+    /// record in the same write. `NotHeld` when the hold is gone (lapsed and taken, released).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn keep_founding_hold(
+        &self,
+        email: &EmailAddress,
+        spot: SpotNumber,
+        hold_ref: &HoldRef,
+        slot: Option<&HoldSlot>,
+        until: OffsetDateTime,
+        delivery: &DeliveryKey,
+        now: OffsetDateTime,
+    ) -> Result<Once<ReleaseOutcome>, StoreError> {
+        let mut with_founder = true;
+        let mut with_slot = slot.is_some();
+        let mut attempts = Attempts::new("keep_founding_hold");
+        loop {
+            attempts.next().await?;
+            let mut write = Write::new();
+            let extend = || {
+                let mut expr = UpdateExpr::default();
+                expr.set("expires_at", n(until.unix_timestamp()));
+                expr
+            };
+            for (part, pk, sk) in hold_keys(spot, email) {
+                if part == Part::Founder && !with_founder {
+                    continue;
+                }
+                write.push(part, self.held_update(&pk, &sk, extend(), hold_ref, None)?);
+            }
+            if let Some(slot) = slot.filter(|_| with_slot) {
+                write.push(
+                    Part::ClientSlot,
+                    self.held_update(
+                        &keys::client(&slot.client_id),
+                        &keys::client_slot_sk(slot.slot),
+                        extend(),
+                        hold_ref,
+                        None,
+                    )?,
+                );
+            }
+            self.delivery_part(&mut write, delivery, now)?;
+            match self.write(&mut attempts, &write).await? {
+                // `Released` here means: kept.
+                Outcome::Written => return Ok(Once::Applied(ReleaseOutcome::Released)),
+                Outcome::Duplicate => return Ok(Once::Duplicate),
+                Outcome::InProgress => return Ok(Once::InProgress),
+                Outcome::Failed(failed)
+                    if !failed.has(Part::Spot)
+                        && ((with_founder && failed.has(Part::Founder))
+                            || (with_slot && failed.has(Part::ClientSlot))) =>
+                {
+                    with_founder &= !failed.has(Part::Founder);
+                    with_slot &= !failed.has(Part::ClientSlot);
+                }
+                Outcome::Failed(_) => {
+                    return Ok(self
+                        .record_delivery(delivery, now)
+                        .await?
+                        .map(|()| ReleaseOutcome::NotHeld))
+                }
+                Outcome::Retry(_) => {}
+            }
+        }
+    }
+
     /// An update to a spot or founder item, on the condition that `hold_ref` holds it (and,
     /// with `expiring_by`, that it expires no later than that).
     fn held_update(

@@ -41,6 +41,7 @@ impl Respond for CheckoutSessions {
                     | "line_items[0][price]"
                     | "line_items[0][quantity]"
                     | "customer_email"
+                    | "customer"
                     | "client_reference_id"
                     | "success_url"
                     | "cancel_url"

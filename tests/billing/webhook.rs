@@ -1000,3 +1000,78 @@ async fn a_delayed_payment_wins_only_when_it_arrives_and_a_failed_one_frees_the_
     assert_eq!(status, 200, "metadata: null is no metadata: {result}");
     table.drop_table().await;
 }
+
+/// One Stripe customer per lead: a paying customer who checks out again while subscribed is
+/// sent to the portal (409 `already_subscribed`); once the subscription has ended, their next
+/// checkout goes to Stripe with their customer (not a new one), and a payment under another
+/// customer never replaces it.
+#[tokio::test]
+async fn a_customer_keeps_one_stripe_customer_and_is_not_charged_twice() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let stripe = stripe_fake(now()).await;
+    let checkout = checkout_handler(store, &stripe, now());
+    let standard = json!({"email": "repeat@example.com", "plan_type": "standard"});
+    let start = || async {
+        response_json(
+            checkout
+                .handle(json_post("/billing/create-checkout", &standard))
+                .await,
+        )
+        .await
+    };
+    let (status, first) = start().await;
+    assert_eq!(status, 200, "{first}");
+    let sent = form(&stripe.received_requests().await.unwrap()[0]);
+    let webhook = webhook_handler(store, now());
+    let paid = |id: &str, customer: &str, subscription: &str| {
+        event(
+            "evt_checkout.session.completed.json",
+            id,
+            now().unix_timestamp(),
+            json!({
+                "id": "cs_test_1", "customer_email": "repeat@example.com",
+                "client_reference_id": sent["client_reference_id"], "customer": customer,
+                "subscription": subscription, "payment_status": "paid",
+                "metadata": {"lead_id": sent["metadata[lead_id]"], "plan_type": "standard"},
+            }),
+        )
+    };
+    let deliver = |body: Vec<u8>| webhook.handle(signed_event(&body, WEBHOOK_SECRET, now()));
+    let (status, result) = response_json(deliver(paid("evt_repeat_1", "cus_first", "sub_first")).await).await;
+    assert_eq!((status, result["effect"].as_str()), (200, Some("deal_won")), "{result}");
+
+    // Subscribed: no second checkout, a pointer to the portal.
+    let (status, refused) = start().await;
+    assert_eq!((status, refused["error"].as_str()), (409, Some("already_subscribed")), "{refused}");
+    assert_eq!(refused["portal"], "/billing/customer-portal");
+    assert_eq!(stripe.received_requests().await.unwrap().len(), 1);
+
+    // The subscription ends; the next checkout carries the same customer.
+    let ended = event(
+        "evt_customer.subscription.deleted.json",
+        "evt_repeat_ended",
+        now().unix_timestamp(),
+        json!({"id": "sub_first", "customer": "cus_first", "status": "canceled"}),
+    );
+    let (status, result) = response_json(deliver(ended).await).await;
+    assert_eq!(status, 200, "{result}");
+    // A new checkout window (the first session's record was cleared by its payment).
+    let (status, again) = start().await;
+    assert_eq!(status, 200, "{again}");
+    let requests = stripe.received_requests().await.unwrap();
+    let second = form(requests.last().unwrap());
+    assert_eq!(second.get("customer").map(String::as_str), Some("cus_first"));
+    assert!(!second.contains_key("customer_email"), "customer or customer_email, not both");
+
+    // A payment that came under another customer does not replace the lead's.
+    let (status, _) = response_json(deliver(paid("evt_repeat_2", "cus_other", "sub_other")).await).await;
+    assert_eq!(status, 200);
+    let lead = store
+        .lead_by_email(&EmailAddress::parse("repeat@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead.billing.stripe_customer_id.as_deref(), Some("cus_first"));
+    table.drop_table().await;
+}

@@ -189,6 +189,40 @@ impl CreateCheckout {
         })
     }
 
+    /// The Stripe customer of the lead with this e-mail, if it has paid before; 409
+    /// `already_subscribed` (with where to manage the plan) while its subscription is live.
+    async fn known_customer(&self, email: &EmailAddress) -> Result<Option<String>, ApiError> {
+        let Some(lead) = self.store.lead_by_email(email).await? else {
+            return Ok(None);
+        };
+        let Some(customer) = lead.billing.stripe_customer_id.clone() else {
+            return Ok(None);
+        };
+        let state = self.store.billing_state(&customer).await?;
+        let recorded = |id: &str| state.subscriptions.iter().any(|s| s.subscription == id);
+        let live = state
+            .subscriptions
+            .iter()
+            .any(|s| !matches!(s.status.as_str(), "canceled" | "incomplete_expired"))
+            // Paid, and no subscription event recorded yet: live.
+            || lead
+                .billing
+                .stripe_subscription_id
+                .as_deref()
+                .is_some_and(|id| !recorded(id));
+        if live {
+            tracing::info!(email = %email.masked(), "checkout refused: already subscribed");
+            return Err(ApiError::Conflict {
+                code: "already_subscribed",
+                detail: json!({
+                    "reason": "This e-mail already has a subscription: manage it in the billing portal.",
+                    "portal": "/billing/customer-portal",
+                }),
+            });
+        }
+        Ok(Some(customer))
+    }
+
     /// The optional human check of a founding checkout (Cloudflare Turnstile), before any spot
     /// is held: 400 `human_check_failed` for a missing, invalid or spent token, 503 when
     /// Turnstile cannot judge it.
@@ -234,6 +268,9 @@ impl CreateCheckout {
         let now = self.clock.now();
         let mut new_lead = NewLead::new(order.email.clone(), LeadSource::Checkout);
         new_lead.company = order.company_name.clone();
+        // A known customer keeps their Stripe customer (one per lead); one whose subscription
+        // is live is sent to the billing portal instead of paying twice.
+        let customer = self.known_customer(&order.email).await?;
         let mut hold = None;
         let expires_at;
         let mut standard_window = None;
@@ -354,6 +391,7 @@ impl CreateCheckout {
         let checkout = CheckoutRequest {
             price_id,
             customer_email: order.email.to_string(),
+            customer,
             client_reference_id: lead.id.to_string(),
             metadata: metadata.pairs(),
             success_url: order.success_url,

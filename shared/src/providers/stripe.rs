@@ -82,6 +82,9 @@ pub struct PortalSession {
 pub struct CheckoutRequest {
     pub price_id: String,
     pub customer_email: String,
+    /// The lead's Stripe customer, once it has one: passed instead of `customer_email`, so that
+    /// a paying customer's next checkout stays with the same customer (one per lead).
+    pub customer: Option<String>,
     pub client_reference_id: String,
     pub metadata: Vec<(String, String)>,
     pub success_url: String,
@@ -97,7 +100,10 @@ impl CheckoutRequest {
             ("mode".to_owned(), "subscription".to_owned()),
             ("line_items[0][price]".to_owned(), self.price_id.clone()),
             ("line_items[0][quantity]".to_owned(), "1".to_owned()),
-            ("customer_email".to_owned(), self.customer_email.clone()),
+            match &self.customer {
+                Some(customer) => ("customer".to_owned(), customer.clone()),
+                None => ("customer_email".to_owned(), self.customer_email.clone()),
+            },
             (
                 "client_reference_id".to_owned(),
                 self.client_reference_id.clone(),
@@ -274,6 +280,7 @@ mod tests {
         let request = CheckoutRequest {
             price_id: "price_f".into(),
             customer_email: "ada@example.com".into(),
+            customer: None,
             client_reference_id: "lead-1".into(),
             metadata: vec![
                 ("lead_id".into(), "lead-1".into()),

@@ -211,8 +211,16 @@ impl SalesStore {
             if let Some(subscription) = payment.subscription {
                 sets.push(("stripe_subscription_id", Some(s(subscription))));
             }
+            // One Stripe customer per lead: the first one stays (a later checkout passes it to
+            // Stripe; a payment under another customer never replaces it).
             if let Some(customer) = payment.customer {
-                sets.push(("stripe_customer_id", Some(s(customer))));
+                match lead.billing.stripe_customer_id.as_deref() {
+                    None => sets.push(("stripe_customer_id", Some(s(customer)))),
+                    Some(kept) if kept != customer => {
+                        tracing::warn!(lead_id = %lead.id, kept, paid_as = customer, "a payment under another Stripe customer; the lead keeps its first");
+                    }
+                    Some(_) => {}
+                }
             }
             let follow_up = payment
                 .founding

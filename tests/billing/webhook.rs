@@ -1075,3 +1075,45 @@ async fn a_customer_keeps_one_stripe_customer_and_is_not_charged_twice() {
     assert_eq!(lead.billing.stripe_customer_id.as_deref(), Some("cus_first"));
     table.drop_table().await;
 }
+
+/// A Checkout Session this stack did not start (a payment link: no lead or plan in its
+/// metadata) is recognised: the payment is recorded and the deal won, the plan is never stored
+/// as `unknown`, and the lead is flagged for a person to check which plan it was.
+#[tokio::test]
+async fn a_checkout_this_stack_did_not_start_is_flagged_not_stored_as_plan_unknown() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let foreign = event(
+        "evt_checkout.session.completed.json",
+        "evt_payment_link_1",
+        now().unix_timestamp(),
+        json!({
+            "id": "cs_test_link", "customer_email": "linked@example.com",
+            "client_reference_id": null, "customer": "cus_link", "subscription": "sub_link",
+            "payment_status": "paid", "metadata": {}, "payment_link": "plink_1",
+        }),
+    );
+    let (status, result) = response_json(
+        webhook_handler(store, now())
+            .handle(signed_event(&foreign, WEBHOOK_SECRET, now()))
+            .await,
+    )
+    .await;
+    assert_eq!((status, result["effect"].as_str()), (200, Some("deal_won")), "{result}");
+    let lead = store
+        .lead_by_email(&EmailAddress::parse("linked@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead.pipeline.stage, PipelineStage::ClosedWon);
+    assert_eq!(lead.billing.plan_type, None, "never `unknown`");
+    assert!(
+        lead.billing
+            .follow_up
+            .as_deref()
+            .is_some_and(|f| f.contains("did not start")),
+        "{:?}",
+        lead.billing.follow_up
+    );
+    table.drop_table().await;
+}

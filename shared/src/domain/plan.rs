@@ -26,12 +26,6 @@ impl PlanType {
             _ => None,
         }
     }
-
-    /// How a payment's plan is stored on its lead: `unknown` for a Checkout Session this stack
-    /// did not start (a payment link, another product).
-    pub fn stored(plan: Option<PlanType>) -> &'static str {
-        plan.map_or("unknown", PlanType::as_str)
-    }
 }
 
 #[cfg(test)]
@@ -42,11 +36,9 @@ mod tests {
     fn plans_parse_what_they_print() {
         for plan in [PlanType::Founding, PlanType::Standard] {
             assert_eq!(PlanType::parse(plan.as_str()), Some(plan));
-            assert_eq!(PlanType::stored(Some(plan)), plan.as_str());
         }
         assert_eq!(PlanType::parse(" founding "), Some(PlanType::Founding));
         assert_eq!(PlanType::parse("gold"), None);
-        assert_eq!(PlanType::stored(None), "unknown");
     }
 }
 

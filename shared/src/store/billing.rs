@@ -199,7 +199,12 @@ impl SalesStore {
                     release: None,
                 })
             });
-            let mut sets = vec![("plan_type", Some(s(PlanType::stored(payment.plan))))];
+            // A session this stack did not start (a payment link, another product) names no
+            // plan: the lead's plan is left as it was and a person is asked to check it.
+            let mut sets = match payment.plan {
+                Some(plan) => vec![("plan_type", Some(s(plan.as_str())))],
+                None => Vec::new(),
+            };
             // Paid: the lead's open standard session is spent (a new checkout gets a new one).
             for spent in [
                 super::leads::STANDARD_SESSION_ID,
@@ -226,7 +231,12 @@ impl SalesStore {
                 .founding
                 .as_ref()
                 .zip(plan.as_ref())
-                .and_then(|(founding, plan)| founding.follow_up(plan));
+                .and_then(|(founding, plan)| founding.follow_up(plan))
+                .or_else(|| {
+                    payment.plan.is_none().then(|| {
+                        "paid through a checkout this stack did not start (a payment link or another product): check which plan it was".to_owned()
+                    })
+                });
             if let Some(follow_up) = follow_up {
                 sets.push(("follow_up", Some(s(follow_up))));
                 sets.push(("follow_up_at", Some(s(time_format::to_sortable(now)))));

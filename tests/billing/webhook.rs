@@ -1038,12 +1038,21 @@ async fn a_customer_keeps_one_stripe_customer_and_is_not_charged_twice() {
         )
     };
     let deliver = |body: Vec<u8>| webhook.handle(signed_event(&body, WEBHOOK_SECRET, now()));
-    let (status, result) = response_json(deliver(paid("evt_repeat_1", "cus_first", "sub_first")).await).await;
-    assert_eq!((status, result["effect"].as_str()), (200, Some("deal_won")), "{result}");
+    let (status, result) =
+        response_json(deliver(paid("evt_repeat_1", "cus_first", "sub_first")).await).await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("deal_won")),
+        "{result}"
+    );
 
     // Subscribed: no second checkout, a pointer to the portal.
     let (status, refused) = start().await;
-    assert_eq!((status, refused["error"].as_str()), (409, Some("already_subscribed")), "{refused}");
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (409, Some("already_subscribed")),
+        "{refused}"
+    );
     assert_eq!(refused["portal"], "/billing/customer-portal");
     assert_eq!(stripe.received_requests().await.unwrap().len(), 1);
 
@@ -1061,18 +1070,28 @@ async fn a_customer_keeps_one_stripe_customer_and_is_not_charged_twice() {
     assert_eq!(status, 200, "{again}");
     let requests = stripe.received_requests().await.unwrap();
     let second = form(requests.last().unwrap());
-    assert_eq!(second.get("customer").map(String::as_str), Some("cus_first"));
-    assert!(!second.contains_key("customer_email"), "customer or customer_email, not both");
+    assert_eq!(
+        second.get("customer").map(String::as_str),
+        Some("cus_first")
+    );
+    assert!(
+        !second.contains_key("customer_email"),
+        "customer or customer_email, not both"
+    );
 
     // A payment that came under another customer does not replace the lead's.
-    let (status, _) = response_json(deliver(paid("evt_repeat_2", "cus_other", "sub_other")).await).await;
+    let (status, _) =
+        response_json(deliver(paid("evt_repeat_2", "cus_other", "sub_other")).await).await;
     assert_eq!(status, 200);
     let lead = store
         .lead_by_email(&EmailAddress::parse("repeat@example.com").unwrap())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(lead.billing.stripe_customer_id.as_deref(), Some("cus_first"));
+    assert_eq!(
+        lead.billing.stripe_customer_id.as_deref(),
+        Some("cus_first")
+    );
     table.drop_table().await;
 }
 
@@ -1099,7 +1118,11 @@ async fn a_checkout_this_stack_did_not_start_is_flagged_not_stored_as_plan_unkno
             .await,
     )
     .await;
-    assert_eq!((status, result["effect"].as_str()), (200, Some("deal_won")), "{result}");
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("deal_won")),
+        "{result}"
+    );
     let lead = store
         .lead_by_email(&EmailAddress::parse("linked@example.com").unwrap())
         .await
@@ -1114,6 +1137,39 @@ async fn a_checkout_this_stack_did_not_start_is_flagged_not_stored_as_plan_unkno
             .is_some_and(|f| f.contains("did not start")),
         "{:?}",
         lead.billing.follow_up
+    );
+    table.drop_table().await;
+}
+
+/// A dispute opened on a payment is recorded once and alarmed (the DisputeOpened metric, an
+/// error log naming the dispute and the charge); its redelivery is a duplicate.
+#[tokio::test]
+async fn a_dispute_is_recorded_once_and_alarmed() {
+    let table = TestTable::new().await;
+    let body = fixture("stripe/evt_charge.dispute.created.json");
+    let at = OffsetDateTime::from_unix_timestamp(1_767_400_030).unwrap();
+    let webhook = webhook_handler(&table.store, at);
+    let (status, result) = response_json(
+        webhook
+            .handle(signed_event(&body, WEBHOOK_SECRET, at))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("dispute_recorded")),
+        "{result}"
+    );
+    let (status, again) = response_json(
+        webhook
+            .handle(signed_event(&body, WEBHOOK_SECRET, at))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, &again["duplicate"]),
+        (200, &json!(true)),
+        "{again}"
     );
     table.drop_table().await;
 }

@@ -421,7 +421,7 @@ pub fn salesctl_path() -> std::path::PathBuf {
     let path = dir.join("salesctl");
     assert!(
         path.exists(),
-        "{} is missing: build it with `cargo build -p sales --bin salesctl` (make test does)",
+        "{} is missing: build it with `cargo build -p salesctl` (make test does)",
         path.display()
     );
     path
@@ -516,11 +516,12 @@ pub async fn history(
 }
 
 /// The Stripe event fixtures of the six event types stripe-webhook handles (under `stripe/`).
-pub const STRIPE_EVENT_FIXTURES: [&str; 8] = [
+pub const STRIPE_EVENT_FIXTURES: [&str; 9] = [
     "evt_checkout.session.completed.json",
     "evt_checkout.session.expired.json",
     "evt_checkout.session.async_payment_succeeded.json",
     "evt_checkout.session.async_payment_failed.json",
+    "evt_charge.dispute.created.json",
     "evt_customer.subscription.updated.json",
     "evt_customer.subscription.deleted.json",
     "evt_invoice.paid.json",

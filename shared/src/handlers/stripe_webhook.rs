@@ -163,6 +163,28 @@ impl StripeWebhook {
                 }
                 once
             }
+            EventKind::DisputeOpened(dispute) => {
+                // Money at risk: the DisputeOpenedAlarm watches the metric; the answer (evidence
+                // by the due date) is a person's, in the Stripe Dashboard.
+                let once = self
+                    .store
+                    .record_delivery(key, now)
+                    .await?
+                    .map(|()| "dispute_recorded");
+                if let Once::Applied(_) = once {
+                    let charge = dispute.charge.as_deref().unwrap_or("unknown");
+                    tracing::error!(dispute = %dispute.id, charge, amount = dispute.amount, reason = dispute.reason.as_deref().unwrap_or("unknown"), "a payment is disputed");
+                    emit_count_metric(
+                        "DisputeOpened",
+                        &[
+                            ("dispute", &dispute.id),
+                            ("charge", charge),
+                            ("event", &event.id),
+                        ],
+                    );
+                }
+                once
+            }
             EventKind::Ignored(_) => Once::Applied("ignored"),
         })
     }

@@ -155,6 +155,19 @@ impl InvoiceObject {
     }
 }
 
+/// A dispute (chargeback) on a charge: money at risk.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct DisputeObject {
+    pub id: String,
+    /// The disputed charge's id (a string unless the event was expanded).
+    pub charge: Option<String>,
+    pub payment_intent: Option<String>,
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
+    pub reason: Option<String>,
+    pub status: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     CheckoutCompleted(CheckoutSessionObject),
@@ -169,6 +182,8 @@ pub enum EventKind {
     },
     InvoicePaid(InvoiceObject),
     InvoicePaymentFailed(InvoiceObject),
+    /// A dispute was opened (`charge.dispute.created`): recorded and alarmed.
+    DisputeOpened(DisputeObject),
     /// Any other type: acknowledged and ignored.
     Ignored(String),
 }
@@ -181,7 +196,7 @@ pub struct StripeEvent {
 }
 
 /// The event types this system acts on (the webhook endpoint should subscribe to exactly these).
-pub const HANDLED_EVENT_TYPES: [&str; 8] = [
+pub const HANDLED_EVENT_TYPES: [&str; 9] = [
     "checkout.session.completed",
     "checkout.session.expired",
     "checkout.session.async_payment_succeeded",
@@ -190,6 +205,7 @@ pub const HANDLED_EVENT_TYPES: [&str; 8] = [
     "customer.subscription.deleted",
     "invoice.paid",
     "invoice.payment_failed",
+    "charge.dispute.created",
 ];
 
 fn object<T: serde::de::DeserializeOwned>(
@@ -236,6 +252,7 @@ impl StripeEvent {
             "invoice.payment_failed" => {
                 EventKind::InvoicePaymentFailed(object(&kind, object_value)?)
             }
+            "charge.dispute.created" => EventKind::DisputeOpened(object(&kind, object_value)?),
             _ => EventKind::Ignored(kind),
         };
         let event = StripeEvent {
@@ -271,6 +288,10 @@ impl StripeEvent {
                     "data.object.parent.subscription_details.subscription",
                     invoice.subscription(),
                 ));
+            }
+            EventKind::DisputeOpened(dispute) => {
+                ids.push(("data.object.id", Some(&dispute.id)));
+                ids.push(("data.object.charge", dispute.charge.as_deref()));
             }
             EventKind::Ignored(_) => {}
         }
@@ -319,6 +340,9 @@ mod tests {
         let async_failed =
             StripeEvent::parse(&fixture("evt_checkout.session.async_payment_failed.json")).unwrap();
         assert!(matches!(async_failed.kind, EventKind::CheckoutAsyncFailed(ref s) if !s.is_paid()));
+        let dispute = StripeEvent::parse(&fixture("evt_charge.dispute.created.json")).unwrap();
+        assert!(matches!(dispute.kind, EventKind::DisputeOpened(ref d)
+            if d.charge.as_deref() == Some("ch_1SkqP3B7WZ01zgkWq7Rt2YuI") && d.amount == Some(2900)));
         // `metadata: null`, as Stripe sends it for a session without any, is no metadata.
         let mut null_metadata: serde_json::Value =
             serde_json::from_slice(&fixture("evt_checkout.session.completed.json")).unwrap();

@@ -268,9 +268,6 @@ impl CreateCheckout {
         let now = self.clock.now();
         let mut new_lead = NewLead::new(order.email.clone(), LeadSource::Checkout);
         new_lead.company = order.company_name.clone();
-        // A known customer keeps their Stripe customer (one per lead); one whose subscription
-        // is live is sent to the billing portal instead of paying twice.
-        let customer = self.known_customer(&order.email).await?;
         let mut hold = None;
         let expires_at;
         let mut standard_window = None;
@@ -379,6 +376,36 @@ impl CreateCheckout {
             lead
         };
 
+        // A known lead keeps its Stripe customer (one per lead); one whose subscription is live
+        // is sent to the billing portal instead of paying twice (a hold taken for it is given
+        // back). A lead created by this checkout has neither: no read.
+        let customer = if lead.created {
+            None
+        } else {
+            match self.known_customer(&order.email).await {
+                Ok(customer) => customer,
+                Err(refused) => {
+                    if let Some((spot, hold_ref, true, slot)) = &hold {
+                        if let Err(err) = self
+                            .store
+                            .release_founding_hold(
+                                &order.email,
+                                *spot,
+                                hold_ref,
+                                slot.as_ref(),
+                                None,
+                                None,
+                                now,
+                            )
+                            .await
+                        {
+                            tracing::error!(error = %err, spot = spot.get(), "could not release the hold of a refused checkout; it lapses by itself");
+                        }
+                    }
+                    return Err(refused);
+                }
+            }
+        };
         let metadata = CheckoutMetadata {
             lead_id: Some(lead.id.clone()),
             plan: Some(order.plan),

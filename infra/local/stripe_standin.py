@@ -26,6 +26,10 @@ The hosted pages that stand in for Checkout and the portal:
                                     and a signed `checkout.session.completed` to the webhook URL
     POST /checkout/{id}/expire      expires it: a signed `checkout.session.expired`
     POST /checkout/{id}/resend      sends the session's last event again (same event id)
+    POST /checkout/{id}/pay?deliver=0 (form field) pays without sending the webhook: an outage
+                                    that `salesctl reconcile` repairs from
+    GET  /v1/events                 the events, as Stripe lists them (newest first, created[…],
+                                    types[], limit, starting_after, has_more)
     GET  /portal/{id}               the billing portal (a link back to return_url)
 
 The three POSTs answer JSON (`{"session", "event", "webhook": {"status", "body"}, "redirect"}`);
@@ -460,6 +464,53 @@ class Stripe:
         return {"object": "list", "data": sessions[:limit], "has_more": len(sessions) > limit,
                 "url": "/v1/checkout/sessions"}
 
+    def list_events(self, pairs):
+        """`GET /v1/events` as Stripe answers it: newest first, `created[gte]`/`[gt]`/`[lte]`/`[lt]`,
+        `type` or `types[]` (up to 20), `limit` (1-100, default 10), `starting_after`, `has_more`."""
+        query = {}
+        types = []
+        for key, value in pairs:
+            if key == "types[]":
+                types.append(value)
+            else:
+                query[key] = value
+        if "type" in query:
+            types.append(query["type"])
+        if len(types) > 20:
+            raise StripeError(400, "You may pass at most 20 types.", param="types")
+        known = {"created[gte]", "created[gt]", "created[lte]", "created[lt]", "created", "limit",
+                 "starting_after", "ending_before", "type", "delivery_success"}
+        for key in query:
+            if key not in known:
+                raise unknown(key)
+        events = [e for extra in self.db["extra"].values() for e in extra["events"]]
+        events.sort(key=lambda e: (e["created"], e["id"]), reverse=True)
+        bounds = {"created[gte]": lambda c, v: c >= v, "created[gt]": lambda c, v: c > v,
+                  "created[lte]": lambda c, v: c <= v, "created[lt]": lambda c, v: c < v,
+                  "created": lambda c, v: c == v}
+        for key, test in bounds.items():
+            if key in query:
+                try:
+                    bound = int(query[key])
+                except ValueError:
+                    raise StripeError(400, f"Invalid integer: {query[key]}", param=key)
+                events = [e for e in events if test(e["created"], bound)]
+        if types:
+            events = [e for e in events if e["type"] in types]
+        if query.get("starting_after"):
+            ids = [e["id"] for e in events]
+            if query["starting_after"] not in ids:
+                raise StripeError(400, f"No such event: '{query['starting_after']}'", param="starting_after")
+            events = events[ids.index(query["starting_after"]) + 1:]
+        try:
+            limit = int(query.get("limit") or 10)
+        except ValueError:
+            raise StripeError(400, f"Invalid integer: {query.get('limit')}", param="limit")
+        if not 1 <= limit <= 100:
+            raise StripeError(400, "This value must be between 1 and 100.", param="limit")
+        return {"object": "list", "data": events[:limit], "has_more": len(events) > limit,
+                "url": "/v1/events"}
+
     def create_portal_session(self, params):
         for key in params:
             if key not in PORTAL_SCALARS and not key.startswith("flow_data["):
@@ -753,6 +804,8 @@ class Handler(BaseHTTPRequestHandler):
                     if parts[1:] == ["checkout", "sessions"]:
                         query = dict(parse_qsl(urlparse(self.path).query))
                         return self.api(200, stripe.list_checkout_sessions(query))
+                    if parts[1:] == ["events"]:
+                        return self.api(200, stripe.list_events(parse_qsl(urlparse(self.path).query)))
                     if parts[1:3] == ["checkout", "sessions"] and len(parts) == 4:
                         session = stripe.retrieve_checkout_session(parts[3])
                         stripe.expire_if_due(session)
@@ -828,7 +881,8 @@ class Handler(BaseHTTPRequestHandler):
                     headers.append(("Idempotent-Replayed", "true"))
                 return self.api(status, body, headers)
             if parts[:1] == ["checkout"] and len(parts) == 3 and parts[2] in ("pay", "expire", "resend"):
-                return self.hosted_action(parts[1], parts[2], params.get("browser") == "1")
+                return self.hosted_action(parts[1], parts[2], params.get("browser") == "1",
+                                          deliver=params.get("deliver") != "0")
             return self.send(404, {"error": "not found"})
         except StripeError as err:
             if parts[:1] == ["v1"]:
@@ -864,7 +918,7 @@ class Handler(BaseHTTPRequestHandler):
             "stand-in serves checkout sessions and billing portal sessions only.",
         )
 
-    def hosted_action(self, session_id, action, browser):
+    def hosted_action(self, session_id, action, browser, deliver=True):
         stripe = self.stripe
         with stripe.lock:
             if action == "pay":
@@ -874,7 +928,13 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 event = stripe.last_event(session_id)
             session = json.loads(json.dumps(stripe.db["checkout_sessions"][session_id]))
-        delivery = stripe.deliver(session_id, event)
+        # deliver=0: the event happens but its webhook is lost (an outage longer than Stripe's
+        # retries); `salesctl reconcile` finds it through GET /v1/events.
+        delivery = stripe.deliver(session_id, event) if deliver else \
+            {"url": None, "status": None, "body": None, "error": "not delivered (deliver=0)"}
+        if not deliver and not browser:
+            return self.send(200, {"session": session, "event": {"id": event["id"], "type": event["type"]},
+                                   "webhook": delivery, "redirect": None})
         if event["type"] == "checkout.session.completed":
             target = (session["success_url"] or "").replace("{CHECKOUT_SESSION_ID}", session["id"])
         else:

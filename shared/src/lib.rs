@@ -6,13 +6,14 @@
 //! - [`domain`]: leads, the pipeline, founding spots; pure and unit-tested.
 //! - [`store`]: the DynamoDB table and every operation on it.
 //! - [`providers`]: Stripe's API and events, Cal.com and Calendly payloads.
-//! - [`setup`]: `salesctl setup`.
+//!
+//! The command line, `salesctl` (with `salesctl setup`), is a crate of its own (`salesctl/`) so
+//! that no function compiles it.
 
 pub mod domain;
 pub mod handlers;
 pub mod lambda;
 pub mod providers;
-pub mod setup;
 pub mod store;
 
 pub use store::{SalesStore, StoreError};

@@ -7,8 +7,10 @@
 //! - [`functions`]: one function per binary under `functions/`, built by cargo-lambda from the
 //!   workspace; secrets only where they are read; alarms on the metrics the code emits.
 //! - [`layout`]: the store's modules import each other without a cycle.
+//! - [`salesctl`]: the IAM policies for salesctl's users grant exactly what its commands use.
 
 mod functions;
 mod layout;
+mod salesctl;
 mod table;
 mod template;

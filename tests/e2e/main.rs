@@ -649,3 +649,83 @@ async fn one_address_cannot_corner_the_founding_spots() {
         vec![Some("127.0.0.5"), Some("127.0.0.5"), Some("127.0.0.6")]
     );
 }
+
+/// A webhook outage longer than Stripe's retries, then `salesctl reconcile`: a founding checkout
+/// is paid while its webhook is lost (the stand-in's `deliver=0`), so the spot stays only held;
+/// `salesctl reconcile --since` reads the event back from the stand-in's `GET /v1/events` and
+/// applies it through the webhook's own code: the same member as if the webhook had arrived; a
+/// second reconcile changes nothing.
+#[tokio::test]
+async fn reconcile_repairs_a_webhook_outage() {
+    let stack = Stack::up().await;
+    stack.fresh_table().await;
+    let started = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let (status, checkout) = stack.founding_checkout("outage@example.com").await;
+    assert_eq!(status, 200, "{checkout}");
+    let session = checkout["session_id"].as_str().unwrap();
+    let (status, paid) = stack
+        .send(
+            stack
+                .http
+                .post(format!("{}/checkout/{session}/pay", stack.standin))
+                .form(&[("deliver", "0")]),
+        )
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    assert!(paid["webhook"]["status"].is_null(), "{paid}");
+    assert!(stack.store.founding_members().await.unwrap().is_empty());
+
+    let reconcile = |extra: &[&str]| {
+        let mut args = vec![
+            "reconcile".to_owned(),
+            "--since".to_owned(),
+            sales::domain::time_format::to_sortable(started),
+            "--json".to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let output = std::process::Command::new(sales_tests::salesctl_path())
+            .args(&args)
+            .env("TABLE_NAME", stack.store.table_name())
+            .env(
+                "AWS_ENDPOINT_URL_DYNAMODB",
+                stack
+                    .settings
+                    .get("AWS_ENDPOINT_URL_DYNAMODB")
+                    .cloned()
+                    .unwrap_or_else(|| "http://127.0.0.1:8000".into()),
+            )
+            .env("AWS_REGION", "ap-southeast-2")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("AWS_PROFILE")
+            .env("STRIPE_SECRET_KEY", stack.secret("STRIPE_SECRET_KEY"))
+            .env("STRIPE_API_BASE", &stack.standin)
+            .output()
+            .expect("run salesctl");
+        let out = sales_tests::CommandOutput::of(output);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        out.json()
+    };
+    let first = reconcile(&[]);
+    let results: Vec<&str> = first["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["result"].as_str().unwrap())
+        .collect();
+    assert!(results.contains(&"applied"), "{first}");
+    let members = stack.store.founding_members().await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].email.as_str(), "outage@example.com");
+    let again = reconcile(&[]);
+    assert!(
+        again["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["result"] == "already_applied"
+                || e["result"] == "applied" && e["detail"] == "ignored"),
+        "{again}"
+    );
+    assert_eq!(stack.store.founding_members().await.unwrap().len(), 1);
+}

@@ -10,7 +10,7 @@ use aws_sdk_secretsmanager::config::Credentials;
 use sales::lambda::config::Secret;
 use sales::providers::stripe::STRIPE_VERSION;
 use sales::providers::stripe_events::HANDLED_EVENT_TYPES;
-use sales::setup::{
+use salesctl::setup::{
     run, CalSetup, CalendlyScope, CalendlySetup, Outcome, Provider, Report, SetupConfig,
     StripeSetup,
 };
@@ -134,7 +134,7 @@ fn cal_setup(server: &MockServer, key: &str) -> CalSetup {
         api_key: Secret::new(key),
         webhook_url: url(CAL_HOOK),
         demo_slug: "agency-os-demo".into(),
-        demo_location: sales::setup::cal::location("cal-video").unwrap(),
+        demo_location: salesctl::setup::cal::location("cal-video").unwrap(),
         booking_base: url("https://cal.com"),
     }
 }
@@ -256,7 +256,7 @@ fn assert_no_secret_in(report: &Report, secrets: &[&str]) {
     }
 }
 
-fn run_ok(result: Result<Report, sales::setup::Failure>) -> Report {
+fn run_ok(result: Result<Report, salesctl::setup::Failure>) -> Report {
     result.unwrap_or_else(|failure| panic!("setup failed:\n{failure}"))
 }
 

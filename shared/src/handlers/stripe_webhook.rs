@@ -77,12 +77,19 @@ impl StripeWebhook {
             .await
             .map_err(|e| ApiError::BadRequest(format!("Stripe-Signature: {e}")))?;
         let event = StripeEvent::parse(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.process(&event).await
+    }
+
+    /// Applies one Stripe event whose authenticity is established (a verified delivery, or an
+    /// event read back from Stripe's API by `salesctl reconcile`): once per event id, whatever
+    /// route it came by, since the delivery ledger records it in the effect's own write.
+    pub async fn process(&self, event: &StripeEvent) -> Result<serde_json::Value, ApiError> {
         if let EventKind::Ignored(kind) = &event.kind {
             tracing::info!(event = %event.id, kind = %kind, "event type not handled; ignored");
             return Ok(json!({"received": true, "ignored": kind}));
         }
         let key = DeliveryKey::new("stripe", event.id.as_str());
-        let once = self.apply(&event, &key).await?;
+        let once = self.apply(event, &key).await?;
         answer_once(&key, once.map(effect))
     }
 

@@ -274,7 +274,7 @@ impl Attempts {
                     .as_ref()
                     .is_some_and(|(w, f)| w == write && f == failed);
                 if same {
-                    tracing::error!(operation = self.operation, parts = ?failed.names(), "the same write failed the same conditions twice");
+                    tracing::error!(operation = self.operation, parts = %failed.names().iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(","), "the same write failed the same conditions twice");
                     return Err(StoreError::NoProgress(self.operation));
                 }
                 self.last_failure = Some((write.clone(), failed.clone()));
@@ -323,6 +323,18 @@ where
 }
 
 impl SalesStore {
+    /// Whether a delivery was applied (its ledger record is `done`): `salesctl reconcile
+    /// --dry-run` tells apart what a replay would change. One GetItem.
+    pub async fn delivery_recorded(&self, delivery: &DeliveryKey) -> Result<bool, StoreError> {
+        let found = self
+            .get(
+                keys::delivery(&delivery.provider, &delivery.id),
+                keys::DELIVERY_SK,
+            )
+            .await?;
+        Ok(matches!(ledger::outcome_of(found.as_ref())?, Once::Duplicate) && found.is_some())
+    }
+
     /// Sends a write: one part as a single-item request (half the write capacity of a
     /// transaction), several as one TransactWriteItems; and decodes what came of it.
     pub(crate) async fn write(

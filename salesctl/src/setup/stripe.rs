@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use super::api::{same_url, Api, ApiError, Body};
+use super::api::{same_url, Api, Body, ProviderError};
 use super::report::{Outcome, Provider, SetupError, Step};
 use super::secret_store::SecretDoc;
 use super::stripe_portal::{self, PortalOp};
@@ -31,10 +31,10 @@ use super::{
     STRIPE_FOUNDING_PRICE_ID, STRIPE_PORTAL_CONFIGURATION_ID, STRIPE_SECRET_KEY,
     STRIPE_STANDARD_PRICE_ID, STRIPE_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET_PREVIOUS,
 };
-use crate::domain::FOUNDING_DISCOUNT_PERCENT;
-use crate::lambda::config::Secret;
-use crate::providers::stripe::STRIPE_VERSION;
-use crate::providers::stripe_events::HANDLED_EVENT_TYPES;
+use sales::domain::FOUNDING_DISCOUNT_PERCENT;
+use sales::lambda::config::Secret;
+use sales::providers::stripe::STRIPE_VERSION;
+use sales::providers::stripe_events::HANDLED_EVENT_TYPES;
 
 pub const DEFAULT_PRODUCT_ID: &str = "agency_os";
 pub const PRODUCT_NAME: &str = "Agency OS";
@@ -250,7 +250,7 @@ pub(crate) struct StripePlan {
     pub warnings: Vec<String>,
 }
 
-fn error(action: &str, err: ApiError) -> SetupError {
+fn error(action: &str, err: ProviderError) -> SetupError {
     let fix = match err.status {
         Some(401) => "Stripe refused the key: export STRIPE_SECRET_KEY with a secret key from \
                       Dashboard → Developers → API keys (sk_live_… for production, sk_test_… for \
@@ -369,7 +369,7 @@ pub(crate) async fn plan(
             if product.id != product_id {
                 return Err(error(
                     action,
-                    ApiError {
+                    ProviderError {
                         status: None,
                         message: format!("asked for {product_id}, got {}", product.id),
                         code: None,
@@ -895,7 +895,7 @@ impl StripePlan {
         Ok(())
     }
 
-    pub(crate) async fn delete_endpoint(&self, id: &str) -> Result<(), ApiError> {
+    pub(crate) async fn delete_endpoint(&self, id: &str) -> Result<(), ProviderError> {
         self.api
             .call(
                 Method::DELETE,

@@ -2,7 +2,7 @@
 //! idempotent run.
 //!
 //! - **Stripe**: one product, two recurring AUD prices (standard at the configured amount,
-//!   founding at [`FOUNDING_DISCOUNT_PERCENT`](crate::domain::FOUNDING_DISCOUNT_PERCENT) off it),
+//!   founding at [`FOUNDING_DISCOUNT_PERCENT`](sales::domain::FOUNDING_DISCOUNT_PERCENT) off it),
 //!   found again by `lookup_key`; one webhook endpoint at the stripe-webhook URL with exactly the
 //!   events the function handles, at the pinned API version; the customer portal's
 //!   configuration (no plan switching), repaired in place when it drifted.
@@ -22,7 +22,7 @@
 //! deleted only after the secret holding its successor's signing secret has been written. A
 //! second run finds everything in place and sends nothing but reads.
 
-mod api;
+pub(crate) mod api;
 pub mod cal;
 pub mod calendly;
 pub mod outputs;
@@ -40,7 +40,7 @@ pub use report::{Failure, Outcome, Provider, Report, SetupError, Step};
 pub use secret_store::{SecretDoc, SecretStore};
 pub use stripe::StripeSetup;
 
-use crate::lambda::config::Secret;
+use sales::lambda::config::Secret;
 
 /// The secret's keys that setup writes (the names `sales::lambda::config` reads).
 pub const STRIPE_SECRET_KEY: &str = "STRIPE_SECRET_KEY";
@@ -343,7 +343,7 @@ pub fn config_from(
         Some(StripeSetup {
             api_base: base_of(
                 "STRIPE_API_BASE",
-                crate::lambda::config::DEFAULT_STRIPE_API_BASE,
+                sales::lambda::config::DEFAULT_STRIPE_API_BASE,
             )?,
             secret_key: stripe_key,
             webhook_url: url_of("stripe-webhook-url", outputs::STRIPE_WEBHOOK_URL)?,

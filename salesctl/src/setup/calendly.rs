@@ -20,11 +20,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::api::{generate_secret, same_url, Api, ApiError, Body};
+use super::api::{generate_secret, same_url, Api, Body, ProviderError};
 use super::report::{Outcome, Provider, SetupError, Step};
 use super::secret_store::SecretDoc;
 use super::{Cleanup, Progress, CALENDLY_BOOKING_URL, CALENDLY_WEBHOOK_SIGNING_KEY};
-use crate::lambda::config::Secret;
+use sales::lambda::config::Secret;
 
 pub const DEFAULT_API_BASE: &str = "https://api.calendly.com";
 /// The demo's event type, by name.
@@ -154,7 +154,7 @@ struct EventType {
     scheduling_url: String,
 }
 
-fn error(action: &str, err: ApiError) -> SetupError {
+fn error(action: &str, err: ProviderError) -> SetupError {
     let fix = match err.status {
         Some(401) => "Calendly refused CALENDLY_TOKEN: create a personal access token in \
                       Calendly (Integrations & apps → API and webhooks) and export \
@@ -473,7 +473,7 @@ impl CalendlyPlan {
     }
 
     /// Deletes a subscription by its URI (`…/webhook_subscriptions/{uuid}`), on this API base.
-    pub(crate) async fn delete_subscription(&self, uri: &str) -> Result<(), ApiError> {
+    pub(crate) async fn delete_subscription(&self, uri: &str) -> Result<(), ProviderError> {
         let uuid = uri.trim_end_matches('/').rsplit('/').next().unwrap_or(uri);
         self.api
             .call(

@@ -6,7 +6,7 @@ use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use serde_json::{Map, Value};
 
 use super::report::{Provider, SetupError};
-use crate::lambda::config::Secret;
+use sales::lambda::config::Secret;
 
 /// The secret's JSON object, as read.
 #[derive(Debug, Clone, Default)]

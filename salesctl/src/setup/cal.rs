@@ -20,11 +20,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::api::{generate_secret, same_url, Api, ApiError, Body};
+use super::api::{generate_secret, same_url, Api, Body, ProviderError};
 use super::report::{Outcome, Provider, SetupError, Step};
 use super::secret_store::SecretDoc;
 use super::{Cleanup, Progress, CAL_BOOKING_URL, CAL_WEBHOOK_SECRET};
-use crate::lambda::config::Secret;
+use sales::lambda::config::Secret;
 
 pub const DEFAULT_API_BASE: &str = "https://api.cal.com";
 /// The triggers cal-webhook acts on.
@@ -175,7 +175,7 @@ pub(crate) struct CalPlan {
     pub warnings: Vec<String>,
 }
 
-fn error(action: &str, err: ApiError) -> SetupError {
+fn error(action: &str, err: ProviderError) -> SetupError {
     let fix = match err.status {
         Some(401) | Some(403) => "Cal.com refused CAL_API_KEY: create an API key in Cal.com \
                                   (Settings → Developer → API keys; it starts with cal_) and \
@@ -327,7 +327,7 @@ pub(crate) async fn plan(setup: &CalSetup, stored: &SecretDoc) -> Result<CalPlan
     let event_types: Vec<EventType> = match listed {
         Ok(value) => decode::<Envelope<Vec<EventType>>>(action, value)?.data,
         // Some Cal.com versions answer an empty list with 404 "Event types not found".
-        Err(ApiError {
+        Err(ProviderError {
             status: Some(404),
             ref message,
             ..
@@ -570,7 +570,7 @@ impl CalPlan {
         self.apply_event(progress).await
     }
 
-    pub(crate) async fn delete_webhook(&self, id: &str) -> Result<(), ApiError> {
+    pub(crate) async fn delete_webhook(&self, id: &str) -> Result<(), ProviderError> {
         self.api
             .call(
                 Method::DELETE,

@@ -7,14 +7,14 @@ use reqwest::Method;
 use serde_json::Value;
 use url::Url;
 
-use crate::lambda::config::Secret;
+use sales::lambda::config::Secret;
 
 /// One request's timeout. Setup runs by hand, so it waits longer than the functions do.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What a provider answered instead of success (or why it could not be reached).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub struct ProviderError {
     /// `None` when the provider could not be reached or its answer could not be read.
     pub status: Option<u16>,
     pub message: String,
@@ -24,7 +24,7 @@ pub struct ApiError {
     pub param: Option<String>,
 }
 
-impl std::fmt::Display for ApiError {
+impl std::fmt::Display for ProviderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.status {
             Some(status) => write!(f, "HTTP {status}")?,
@@ -43,9 +43,9 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-impl ApiError {
+impl ProviderError {
     fn network(message: impl Into<String>) -> Self {
-        ApiError {
+        ProviderError {
             status: None,
             message: message.into(),
             code: None,
@@ -59,7 +59,7 @@ impl ApiError {
     fn from_body(status: u16, body: &[u8]) -> Self {
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
         let Ok(json) = serde_json::from_slice::<Value>(body) else {
-            return ApiError {
+            return ProviderError {
                 status: Some(status),
                 message: String::from_utf8_lossy(body).chars().take(300).collect(),
                 code: None,
@@ -88,7 +88,7 @@ impl ApiError {
                 })
             })
         });
-        ApiError {
+        ProviderError {
             status: Some(status),
             message: message.chars().take(300).collect(),
             code,
@@ -118,13 +118,13 @@ impl Api {
         base: &Url,
         token: Secret,
         headers: Vec<(&'static str, String)>,
-    ) -> Result<Api, ApiError> {
+    ) -> Result<Api, ProviderError> {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .user_agent("agency-os-sales-setup/0.1")
             .build()
-            .map_err(|e| ApiError::network(e.to_string()))?;
+            .map_err(|e| ProviderError::network(e.to_string()))?;
         // A base with a path (a self-hosted Cal.com under /api) keeps it: paths join onto it.
         let mut base = base.clone();
         if !base.path().ends_with('/') {
@@ -158,7 +158,7 @@ impl Api {
         url: Url,
         body: Body<'_>,
         extra_headers: &[(&'static str, String)],
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, ProviderError> {
         let mut request = self
             .http
             .request(method, url)
@@ -175,19 +175,19 @@ impl Api {
         let response = request
             .send()
             .await
-            .map_err(|e| ApiError::network(e.to_string()))?;
+            .map_err(|e| ProviderError::network(e.to_string()))?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| ApiError::network(e.to_string()))?;
+            .map_err(|e| ProviderError::network(e.to_string()))?;
         if !status.is_success() {
-            return Err(ApiError::from_body(status.as_u16(), &bytes));
+            return Err(ProviderError::from_body(status.as_u16(), &bytes));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&bytes).map_err(|e| ApiError {
+        serde_json::from_slice(&bytes).map_err(|e| ProviderError {
             status: Some(status.as_u16()),
             message: format!("the answer is not JSON: {e}"),
             code: None,
@@ -195,7 +195,11 @@ impl Api {
         })
     }
 
-    pub(crate) async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, ProviderError> {
         self.call(Method::GET, self.url(path, query), Body::Empty, &[])
             .await
     }
@@ -223,7 +227,7 @@ mod tests {
 
     #[test]
     fn reads_each_providers_error_body() {
-        let stripe = ApiError::from_body(
+        let stripe = ProviderError::from_body(
             400,
             br#"{"error":{"type":"invalid_request_error","code":"parameter_unknown","param":"foo","message":"Received unknown parameter: foo"}}"#,
         );
@@ -231,21 +235,21 @@ mod tests {
         assert_eq!(stripe.param.as_deref(), Some("foo"));
         assert_eq!(stripe.message, "Received unknown parameter: foo");
 
-        let cal = ApiError::from_body(
+        let cal = ProviderError::from_body(
             401,
             br#"{"status":"error","timestamp":"x","path":"/v2/webhooks","error":{"code":"UnauthorizedException","message":"Invalid API Key"}}"#,
         );
         assert_eq!(cal.code.as_deref(), Some("UnauthorizedException"));
         assert_eq!(cal.message, "Invalid API Key");
 
-        let calendly = ApiError::from_body(
+        let calendly = ProviderError::from_body(
             400,
             br#"{"title":"Invalid Argument","message":"The supplied parameters are invalid.","details":[{"parameter":"url","message":"must be https"}]}"#,
         );
         assert_eq!(calendly.code.as_deref(), Some("Invalid Argument"));
         assert_eq!(calendly.param.as_deref(), Some("url: must be https"));
 
-        let html = ApiError::from_body(502, b"<html>Bad gateway</html>");
+        let html = ProviderError::from_body(502, b"<html>Bad gateway</html>");
         assert_eq!(html.message, "<html>Bad gateway</html>");
         assert_eq!(html.to_string(), "HTTP 502: <html>Bad gateway</html>");
     }

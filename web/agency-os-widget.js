@@ -1,13 +1,19 @@
 /*!
  * Agency OS founding-member widget. No framework, no build step.
  *
- * Drop it into a page:
+ * Drop it into a page (docs/widget.md has the snippet with the stack's URLs):
  *
- *   <link rel="stylesheet" href="agency-os-widget.css">
+ *   <link rel="stylesheet" href="https://<distribution>/widget/v1/agency-os-widget.css">
  *   <div data-agency-os-widget
  *        data-api-base="https://api.example.com"      (the HTTP API's URL)
  *        data-cal-link="keiracom/demo"></div>          (the Cal.com event to book)
- *   <script src="agency-os-widget.js" defer></script>
+ *   <script src="https://<distribution>/widget/v1/agency-os-widget.js" defer></script>
+ *
+ * "Book a Demo": data-cal-link (a Cal.com event, "user/event") or data-calendly-url (a Calendly
+ * scheduling page, https://calendly.com/user/event); with both, Cal.com's. The button opens
+ * the provider's popup when the page loads its embed script (Cal.com's embed.js, Calendly's
+ * widget.js), else the booking page in a new tab; without either attribute there is no button.
+ * Colours and font: the CSS custom properties in agency-os-widget.css (--agency-os-accent, …).
  *
  * Optional attributes: data-success-url, data-cancel-url (must be allowed by the API),
  * data-endpoint-founding-spots / data-endpoint-create-checkout (full URLs, for a stack whose
@@ -16,7 +22,7 @@
  * sitekey of that Turnstile widget; the widget then loads Cloudflare's Turnstile script, renders
  * the challenge and sends its token as `turnstile_token` with founding checkouts; without the
  * attribute nothing is loaded from Cloudflare).
- * Or from script: AgencyOSWidget.mount(element, {apiBase, calLink, turnstileSiteKey, ...}).
+ * Or from script: AgencyOSWidget.mount(element, {apiBase, calLink, calendlyUrl, turnstileSiteKey, ...}).
  */
 (function () {
   "use strict";
@@ -71,6 +77,12 @@
       node.appendChild(child);
     });
     return node;
+  }
+
+  /** A Calendly scheduling page's URL, or "" for anything that is not an https URL. */
+  function httpsUrl(url) {
+    url = String(url || "").trim();
+    return /^https:\/\/[^\s"'<>]+$/i.test(url) ? url : "";
   }
 
   function trimSlash(url) {
@@ -184,9 +196,14 @@
       this.form.insertBefore(this.challenge, this.form.querySelector(".aos-actions"));
     }
     var calLink = this.options.calLink || "";
-    this.demo = el("button", {
-      type: "button", class: "aos-demo", "data-cal-link": calLink, text: "Book a Demo"
-    });
+    var calendlyUrl = calLink ? "" : httpsUrl(this.options.calendlyUrl);
+    var demoAttrs = { type: "button", class: "aos-demo", text: "Book a Demo" };
+    if (calLink) {
+      demoAttrs["data-cal-link"] = calLink; // Cal.com's embed opens its modal for these
+    } else if (calendlyUrl) {
+      demoAttrs["data-calendly-url"] = calendlyUrl;
+    }
+    this.demo = calLink || calendlyUrl ? el("button", demoAttrs) : null;
     var self = this;
     this.form.addEventListener("submit", function (event) {
       event.preventDefault();
@@ -195,16 +212,26 @@
     this.standard.addEventListener("click", function () {
       self.checkout("standard");
     });
-    this.demo.addEventListener("click", function () {
-      // Cal.com's embed (if the page loads it) opens its own modal for data-cal-link buttons;
-      // without it, open the booking page.
-      if (!window.Cal && calLink) {
-        window.open("https://cal.com/" + calLink, "_blank", "noopener");
-      }
-    });
-    var section = el("section", { class: "aos-widget", "aria-label": "Founding membership" }, [
-      this.banner, this.form, el("p", { class: "aos-or", text: "Not sure yet?" }), this.demo
-    ]);
+    if (this.demo) {
+      this.demo.addEventListener("click", function () {
+        if (calLink) {
+          // Cal.com's embed (if the page loads it) opens its own modal for data-cal-link
+          // buttons; without it, open the booking page.
+          if (!window.Cal) {
+            window.open("https://cal.com/" + calLink, "_blank", "noopener");
+          }
+        } else if (window.Calendly && window.Calendly.initPopupWidget) {
+          window.Calendly.initPopupWidget({ url: calendlyUrl });
+        } else {
+          window.open(calendlyUrl, "_blank", "noopener");
+        }
+      });
+    }
+    var parts = [this.banner, this.form];
+    if (this.demo) {
+      parts.push(el("p", { class: "aos-or", text: "Not sure yet?" }), this.demo);
+    }
+    var section = el("section", { class: "aos-widget", "aria-label": "Founding membership" }, parts);
     this.root.innerHTML = "";
     this.root.appendChild(section);
     if (this.challenge) {
@@ -356,6 +383,7 @@
     return {
       apiBase: node.getAttribute("data-api-base") || "",
       calLink: node.getAttribute("data-cal-link") || "",
+      calendlyUrl: node.getAttribute("data-calendly-url") || "",
       successUrl: node.getAttribute("data-success-url") || "",
       cancelUrl: node.getAttribute("data-cancel-url") || "",
       foundingSpotsUrl: node.getAttribute("data-endpoint-founding-spots") || "",

@@ -1055,11 +1055,19 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 512  # a burst of concurrent clients must reach the throttle, not the backlog
 
 
+# The widget's other origins under make dev (the template's WidgetOrigins): the landing page's
+# server under its other name, as a site's www. and bare domain both embed the widget; the
+# browser test's plain page (docs/widget.md's snippet) is served from there. WIDGET_ORIGINS in
+# .env.dev (comma-separated) or --parameter WidgetOrigins=… replaces it.
+LOCAL_WIDGET_ORIGINS = "http://localhost:8080"
+
+
 def local_parameters(env_file, issuer, audience, overrides):
     """The template's parameters as make dev sets them: the landing origin from .env.dev (what
-    the functions themselves allow), the local issuer and audience for the JWT authorizer, then
-    any --parameter."""
-    values = {"JwtIssuer": issuer, "JwtAudience": audience}
+    the functions themselves allow), the widget's other origins (WIDGET_ORIGINS in .env.dev, or
+    LOCAL_WIDGET_ORIGINS), the local issuer and audience for the JWT authorizer, then any
+    --parameter."""
+    values = {"JwtIssuer": issuer, "JwtAudience": audience, "WidgetOrigins": LOCAL_WIDGET_ORIGINS}
     env = {}
     if env_file and os.path.exists(env_file):
         with open(env_file) as f:
@@ -1070,6 +1078,8 @@ def local_parameters(env_file, issuer, audience, overrides):
                     env[key.strip()] = value.strip()
     if env.get("LANDING_ORIGIN"):
         values["LandingOrigin"] = env["LANDING_ORIGIN"]
+    if "WIDGET_ORIGINS" in env:
+        values["WidgetOrigins"] = env["WIDGET_ORIGINS"]
     values.update(overrides)
     return values
 

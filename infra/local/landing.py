@@ -6,6 +6,13 @@ portal send people back to:
     /                 web/example.html, its API base pointed at this `make dev`'s gateway (and, with
                       --turnstile-sitekey, the widget's data-turnstile-sitekey: the human check)
     /<file>           web/<file> (the widget's JS and CSS)
+    /widget/v1/<file> the widget's JS and CSS at the path the stack serves them from
+                      (https://<distribution>/widget/v1/agency-os-widget.js, the WidgetUrl
+                      output), with CloudFront's Access-Control-Allow-Origin: *
+    /embed.html       docs/widget.md's embed snippet alone in a plain page, the stack's URLs
+                      replaced by this server's and the gateway's: open it as
+                      http://localhost:8080/embed.html, an origin of the gateway's local
+                      WidgetOrigins, as a site embedding the widget would (the browser test does)
     /welcome          CHECKOUT_SUCCESS_URL: "payment received", with the session id
     /pricing          CHECKOUT_CANCEL_URL: "checkout cancelled", a link back
     /account          PORTAL_RETURN_URL: back from the billing portal
@@ -17,6 +24,7 @@ import argparse
 import html
 import mimetypes
 import os
+import re
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -24,6 +32,30 @@ from urllib.parse import parse_qs, urlparse
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WEB = os.path.join(ROOT, "web")
 EXAMPLE_BASE = "http://127.0.0.1:9000"
+# The widget's versioned path, as in the stack (infra/template.yaml, make publish-widget).
+WIDGET_PATH = "/widget/v1/"
+WIDGET_FILES = ("agency-os-widget.js", "agency-os-widget.css")
+# docs/widget.md's embed snippet: the html block after its embed-snippet marker, with these as the
+# stack's URLs (WidgetUrl's host, HttpApiUrl). tests/browser/widget.test.mjs reads it the same way.
+WIDGET_DOC = os.path.join(ROOT, "docs", "widget.md")
+SNIPPET = re.compile(r"<!-- embed-snippet[\s\S]*?-->\s*```html\n([\s\S]*?)```")
+DOC_WIDGET_HOST = "https://d111111abcdef8.cloudfront.net"
+DOC_API = re.compile(r"https://[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com")
+
+
+def embed_page(widget_host, api_base):
+    """A plain page holding only docs/widget.md's snippet, with local URLs (None without one)."""
+    try:
+        with open(WIDGET_DOC, encoding="utf-8") as f:
+            match = SNIPPET.search(f.read())
+    except OSError:
+        return None
+    if not match:
+        return None
+    snippet = match.group(1).replace(DOC_WIDGET_HOST, widget_host.rstrip("/"))
+    snippet = DOC_API.sub(api_base.rstrip("/"), snippet)
+    return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>A plain page</title></head>\n'
+            f"<body>\n{snippet}</body></html>\n")
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body {{ font-family: system-ui, sans-serif; max-width: 36rem; margin: 3rem auto; padding: 0 1rem; }}</style>
@@ -32,13 +64,16 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{tit
 
 class Handler(BaseHTTPRequestHandler):
     api_base = EXAMPLE_BASE
+    widget_host = "http://127.0.0.1:8080"
     turnstile_sitekey = ""
 
     def log_message(self, fmt, *args):
         print(f"[landing] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}", file=sys.stderr, flush=True)
 
-    def send(self, status, body, content_type="text/html; charset=utf-8"):
+    def send(self, status, body, content_type="text/html; charset=utf-8", extra=()):
         self.send_response(status)
+        for name, value in extra:
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -60,6 +95,20 @@ class Handler(BaseHTTPRequestHandler):
             return self.page("Checkout cancelled", "<p>Nothing was charged.</p>")
         if path == "/account":
             return self.page("Your account", "<p>Back from the billing portal.</p>")
+        if path == "/embed.html":
+            page = embed_page(self.widget_host, self.api_base)
+            if page is None:
+                return self.send(404, b"docs/widget.md has no embed snippet\n", "text/plain")
+            return self.send(200, page.encode())
+        if path.startswith(WIDGET_PATH):
+            name = path[len(WIDGET_PATH):]
+            if name not in WIDGET_FILES:
+                return self.send(404, b"not found\n", "text/plain")
+            with open(os.path.join(WEB, name), "rb") as f:
+                body = f.read()
+            kind = "text/javascript" if name.endswith(".js") else "text/css"
+            return self.send(200, body, kind + "; charset=utf-8",
+                             extra=[("Access-Control-Allow-Origin", "*")])
         name = "example.html" if path in ("/", "/index.html") else path.lstrip("/")
         file = os.path.realpath(os.path.join(WEB, name))
         if not file.startswith(os.path.realpath(WEB) + os.sep) or not os.path.isfile(file):
@@ -91,9 +140,13 @@ def main():
     args = parser.parse_args()
     Handler.api_base = args.api
     Handler.turnstile_sitekey = args.turnstile_sitekey
+    Handler.widget_host = f"http://{args.host}:{args.port}"
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     print(f"[landing] http://{args.host}:{args.port}/ serves {WEB}", file=sys.stderr, flush=True)
+    print(f"[landing] the widget: http://{args.host}:{args.port}{WIDGET_PATH}{WIDGET_FILES[0]} "
+          f"(and {WIDGET_FILES[1]}), as the stack serves it; docs/widget.md's snippet alone: "
+          f"http://localhost:{args.port}/embed.html", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -38,7 +38,7 @@ class TemplateTest(unittest.TestCase):
     def test_short_form_tags_parse_as_long_forms(self):
         t = template()
         api = t["Resources"]["SalesApi"]["Properties"]
-        self.assertEqual(api["CorsConfiguration"]["AllowOrigins"]["Fn::If"][0], "HasAppOrigin")
+        self.assertEqual(api["CorsConfiguration"]["AllowOrigins"]["Fn::Split"][0], ",")
         self.assertEqual(t["Resources"]["SalesApi"]["Properties"]["AccessLogSettings"]["DestinationArn"],
                          {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]})
 
@@ -80,6 +80,17 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(cors.max_age, 600)
         with_app = local_api(AppOrigin="http://127.0.0.1:3000").cors
         self.assertEqual(with_app.allow_origins, (LANDING, "http://127.0.0.1:3000"))
+        # WidgetOrigins: a list of origins besides the landing page (and the app's, when given).
+        widgets = "https://www.example.com,https://example.com"
+        self.assertEqual(local_api(WidgetOrigins=widgets).cors.allow_origins,
+                         (LANDING, "https://www.example.com", "https://example.com"))
+        both = local_api(AppOrigin="http://127.0.0.1:3000", WidgetOrigins="https://www.example.com").cors
+        self.assertEqual(both.allow_origins, (LANDING, "http://127.0.0.1:3000", "https://www.example.com"))
+        self.assertTrue(both.origin_allowed("https://www.example.com"))
+        self.assertFalse(both.origin_allowed("https://evil.example"))
+        for bad in ("https://a.example/path", "https://a.example, https://b.example", "a.example"):
+            with self.assertRaisesRegex(gateway.TemplateError, "AllowedPattern"):
+                local_api(WidgetOrigins=bad)
 
     def test_parameters_are_checked_as_cloudformation_checks_them(self):
         with self.assertRaisesRegex(gateway.TemplateError, "JwtIssuer has no default"):
@@ -96,7 +107,12 @@ class TemplateTest(unittest.TestCase):
             f.write("# comment\nLANDING_ORIGIN=http://localhost:3000\n")
         values = gateway.local_parameters(path, ISSUER, "aud", {"AppOrigin": "http://a.test"})
         self.assertEqual(values, {"JwtIssuer": ISSUER, "JwtAudience": "aud",
-                                  "LandingOrigin": "http://localhost:3000", "AppOrigin": "http://a.test"})
+                                  "LandingOrigin": "http://localhost:3000", "AppOrigin": "http://a.test",
+                                  "WidgetOrigins": gateway.LOCAL_WIDGET_ORIGINS})
+        with open(path, "a") as f:
+            f.write("WIDGET_ORIGINS=https://www.a.test,https://a.test\n")
+        values = gateway.local_parameters(path, ISSUER, "aud", {})
+        self.assertEqual(values["WidgetOrigins"], "https://www.a.test,https://a.test")
 
     def test_matching_path_parameters_methods_and_404(self):
         api = local_api()

@@ -13,8 +13,19 @@
 // page without the sitekey loads nothing from Cloudflare. `WIDGET_CASES=stubbed` runs only these
 // (they need only WIDGET_URL: e.g. `infra/local/landing.py --port 18080 --api http://127.0.0.1:19000`).
 //
+// The embed snippet of docs/widget.md, read out of the doc, the stack's URLs replaced by the local
+// ones, alone in a plain page: the landing server's /embed.html must be exactly that page, and it
+// is opened from another origin than the landing page's (EMBED_ORIGIN, one of the gateway's
+// WidgetOrigins under make dev): the widget loads from the local /widget/v1/ URL, shows the spots
+// through the gateway's CORS and starts a checkout. With data-calendly-url instead, "Book a Demo"
+// opens Calendly (its popup when the page has Calendly's script); the CSS custom properties
+// recolour it.
+//
 // Environment (make e2e sets it):
-//   WIDGET_URL       the landing page example, e.g. http://127.0.0.1:8080/ (make dev serves it)
+//   WIDGET_URL       the landing page example, e.g. http://127.0.0.1:8080/ (make dev serves it;
+//                    the widget's files at <its origin>/widget/v1/)
+//   EMBED_ORIGIN     where the plain page with the snippet is opened: the landing server under
+//                    another name (default http://localhost:8080)
 //   API_URL          the local API gateway, e.g. http://127.0.0.1:9000 (the HTTP API's routes)
 //   CHECKOUT_URL     create-checkout, e.g. http://127.0.0.1:9000/billing/create-checkout
 //   STANDIN_URL      the Stripe stand-in, e.g. http://127.0.0.1:12111
@@ -23,7 +34,7 @@
 //   WIDGET_CASES     "stubbed": only the cases whose API answers are stubbed (no stack needed)
 
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -42,7 +53,42 @@ const CHECKOUT_URL = env("CHECKOUT_URL", `${API_URL}/billing/create-checkout`);
 const STANDIN_URL = env("STANDIN_URL", "http://127.0.0.1:12111");
 const SHOTS = resolve(env("SCREENSHOTS", "target/browser-screenshots"));
 const STANDIN_KEY = "sk_test_local_standin";
+const WIDGET_HOST = new URL(WIDGET_URL).origin;
+const EMBED_ORIGIN = env("EMBED_ORIGIN", "http://localhost:8080");
 mkdirSync(SHOTS, { recursive: true });
+
+// docs/widget.md's snippet uses these as the stack's URLs (WidgetUrl's host, HttpApiUrl).
+const DOC_WIDGET_HOST = "https://d111111abcdef8.cloudfront.net";
+const DOC_API = /https:\/\/[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com/g;
+
+/** The embed snippet of docs/widget.md (the html block after its embed-snippet marker), with the
+ * stack's URLs replaced by the local ones. */
+function embedSnippet() {
+  const doc = readFileSync(new URL("../../docs/widget.md", import.meta.url), "utf8");
+  const match = /<!-- embed-snippet[\s\S]*?-->\s*```html\n([\s\S]*?)```/.exec(doc);
+  assert.ok(match, "docs/widget.md has no embed snippet (an html block after <!-- embed-snippet … -->)");
+  const snippet = match[1];
+  assert.ok(snippet.includes(`${DOC_WIDGET_HOST}/widget/v1/agency-os-widget.js`), snippet);
+  assert.match(snippet, DOC_API);
+  const local = snippet.replaceAll(DOC_WIDGET_HOST, WIDGET_HOST).replace(DOC_API, API_URL);
+  assert.doesNotMatch(local, /https:\/\//, "every URL of the snippet is replaced by a local one");
+  return local;
+}
+
+/** A plain HTML page holding only `snippet` (as infra/local/landing.py's /embed.html). */
+function plainPage(snippet) {
+  return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>A plain page</title></head>\n<body>\n${snippet}</body></html>\n`;
+}
+
+/** Opens `html` at `url`, answered by the test (on the widget's own origin: Chromium lets a page
+ * the test answers reach loopback servers only on its own origin). */
+async function openPage(context, url, html) {
+  const page = await context.newPage();
+  page.on("pageerror", (err) => assert.fail(`page error: ${err.message}`));
+  await page.route(url, (route) => route.fulfill({ status: 200, contentType: "text/html; charset=utf-8", body: html }));
+  await page.goto(url);
+  return page;
+}
 
 // The flags that work on these machines' closed network (see the env notes).
 const browser = await chromium.launch({
@@ -158,9 +204,12 @@ async function stubbedCases() {
   // Anything else outside this machine would hang on the closed network: refuse it at once.
   await context.route((url) => !["127.0.0.1", "localhost"].includes(url.hostname) &&
     url.hostname !== "challenges.cloudflare.com", (route) => route.abort());
-  await context.route(`${API_URL}/billing/founding-spots`, (route) => route.fulfill(json(200, {
-    total: 20, remaining: 6, members: 12, held: 2, discount_percent: 40, waitlist_open: false,
-  })));
+  // The count for the landing page and for the snippet's plain page (EMBED_ORIGIN): API Gateway
+  // echoes an allowed origin.
+  await context.route(`${API_URL}/billing/founding-spots`, (route) => route.fulfill({
+    ...json(200, { total: 20, remaining: 6, members: 12, held: 2, discount_percent: 40, waitlist_open: false }),
+    headers: { "Access-Control-Allow-Origin": route.request().headers().origin || WIDGET_HOST },
+  }));
   const sent = [];
   let answer = json(500, {});
   await context.route(CHECKOUT_URL, (route) => {
@@ -243,7 +292,76 @@ async function stubbedCases() {
   await status(checked).filter({ hasText: "unavailable right now" }).waitFor();
   assert.deepEqual(sent.at(-1), { email: "human@example.com", plan_type: "standard" });
   assert.equal(await checked.evaluate(() => window.turnstile.resets), 1);
+
+  // 4. Calendly for "Book a Demo", and a site's colours and font.
+  await bookingAndColours(context);
   await context.close();
+}
+
+/** The snippet from docs/widget.md in a plain page: from the local /widget/v1/ URL, the spots
+ * through the gateway (CORS for EMBED_ORIGIN), a checkout started (the standard plan: no founding
+ * spot held). */
+async function embeddedSnippet() {
+  const url = `${EMBED_ORIGIN}/embed.html`;
+  const served = await fetch(`${WIDGET_HOST}/embed.html`);
+  assert.equal(served.status, 200);
+  assert.equal(await served.text(), plainPage(embedSnippet()), "the page is docs/widget.md's snippet and nothing else");
+  const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+  const loaded = new Map();
+  context.on("response", (response) => loaded.set(response.url(), response.status()));
+  const page = await context.newPage();
+  page.on("pageerror", (err) => assert.fail(`page error: ${err.message}`));
+  await page.goto(url);
+  const text = await bannerBecomes(page, /(\d+) of 20 founding spots left/);
+  for (const file of ["agency-os-widget.js", "agency-os-widget.css"]) {
+    assert.equal(loaded.get(`${WIDGET_HOST}/widget/v1/${file}`), 200, `${file} from /widget/v1/: ${[...loaded]}`);
+  }
+  assert.equal(await page.getByRole("button", { name: "Book a Demo" }).getAttribute("data-cal-link"), "keiracom/demo");
+  assert.equal(await page.evaluate(() => document.body.children.length), 3, "the page holds only the snippet");
+  await shot(page, "0-embed-snippet.png", `docs/widget.md's snippet alone on ${url}: "${text}"`);
+  const email = `embedded-${Date.now()}@example.com`;
+  await page.getByLabel("Work e-mail").fill(email);
+  await page.getByRole("button", { name: "Start on the standard plan" }).click();
+  await page.waitForURL(`${STANDIN_URL}/checkout/**`);
+  assert.equal((await standinSessions(email)).length, 1, "one checkout from the embedded widget");
+  await page.getByText(email).first().waitFor();
+  await shot(page, "0-embed-checkout.png", `the checkout the embedded widget started (standard plan, ${email})`);
+  await context.close();
+}
+
+/** Calendly instead of Cal.com, and the CSS custom properties, on the snippet's plain page. */
+async function bookingAndColours(context) {
+  const calendly = "https://calendly.com/keiracom/demo";
+  const snippet = embedSnippet().replace(/data-cal-link="[^"]*"/, `data-calendly-url="${calendly}"`);
+  assert.ok(snippet.includes("data-calendly-url"), snippet);
+  const styled = `<style>:root { --agency-os-accent: rgb(124, 58, 237); --agency-os-font: Georgia, serif; }</style>\n`;
+  const page = await openPage(context, `${WIDGET_HOST}/calendly-page.html`, plainPage(styled + snippet));
+  await page.evaluate(() => {
+    window.opened = [];
+    window.open = (url) => { window.opened.push(url); return null; };
+  });
+  const demo = page.getByRole("button", { name: "Book a Demo" });
+  await banner(page).filter({ hasText: "founding spots left" }).waitFor();
+  assert.equal(await demo.getAttribute("data-calendly-url"), calendly);
+  assert.equal(await demo.getAttribute("data-cal-link"), null);
+  await demo.click();
+  assert.deepEqual(await page.evaluate(() => window.opened), [calendly], "without Calendly's script: its page");
+  await page.evaluate(() => {
+    window.popups = [];
+    window.Calendly = { initPopupWidget: (options) => window.popups.push(options.url) };
+  });
+  await demo.click();
+  assert.deepEqual(await page.evaluate(() => window.popups), [calendly], "with Calendly's script: its popup");
+  const primary = page.getByRole("button", { name: "Become a founding member" });
+  assert.equal(await primary.evaluate((node) => getComputedStyle(node).backgroundColor), "rgb(124, 58, 237)");
+  assert.match(await primary.evaluate((node) => getComputedStyle(node).fontFamily), /Georgia/);
+  await shot(page, "14-calendly-and-colours.png", "data-calendly-url for Book a Demo; --agency-os-accent and --agency-os-font set by the page");
+
+  // Neither booking attribute: no "Book a Demo" button.
+  const none = snippet.replace(/\s*data-calendly-url="[^"]*"/, "");
+  const bare = await openPage(context, `${WIDGET_HOST}/no-booking.html`, plainPage(none));
+  await banner(bare).filter({ hasText: "founding spots left" }).waitFor();
+  assert.equal(await bare.getByRole("button", { name: "Book a Demo" }).count(), 0);
 }
 
 if (process.env.WIDGET_CASES === "stubbed") {
@@ -268,6 +386,9 @@ try {
   assert.equal(before, 20, "a fresh table: all 20 spots free");
   assert.match(start, /40% lifetime discount/);
   await shot(page, "1-live-count.png", `the banner from GET /billing/founding-spots: "${start}"`);
+
+  // 1b. docs/widget.md's snippet pasted into a plain page on another origin.
+  await embeddedSnippet();
 
   // 2. A bad e-mail: the API's 400 in plain words, focus on the field, the button usable again.
   await page.getByLabel("Work e-mail").fill("ada@example");

@@ -2,6 +2,13 @@
 //! the fixtures (successes, duplicates, refusals, provider and DynamoDB failures) with the
 //! functions' own log layer (`sales::lambda::telemetry::json_layer`) at TRACE, dependencies
 //! included, and the captured lines are scanned for addresses.
+//!
+//! Every line finds its request (`fields.rs`): handlers run as the functions run them (inside
+//! the runtime's span and `with_request_span`), at INFO, at `RUST_LOG=warn` and under
+//! `AWS_LAMBDA_LOG_LEVEL`, and each line is parsed for its top-level `request_id`, `function` and
+//! `cold_start`, and for values written as Rust `Debug` output.
+
+mod fields;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -19,7 +26,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 /// Every line the functions' log layer wrote in this process.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -38,7 +45,10 @@ fn capture() -> Captured {
             let captured = Captured::default();
             let sink = captured.clone();
             let subscriber = tracing_subscriber::registry()
-                .with(sales::lambda::telemetry::json_layer(move || sink.clone()))
+                .with(sales::lambda::telemetry::json_layer(
+                    "logs-test",
+                    move || sink.clone(),
+                ))
                 .with(tracing_subscriber::filter::LevelFilter::TRACE);
             tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
             captured
@@ -47,7 +57,7 @@ fn capture() -> Captured {
 }
 
 impl Captured {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
@@ -55,7 +65,7 @@ impl Captured {
 /// Every e-mail-like address in `text` that is not masked (`a***@…`): the characters before an
 /// `@` (or a URL-encoded `%40`) followed by a dotted domain. Written apart from the library's
 /// masking, so that a gap in one is not hidden by the same gap in the other.
-fn unmasked_addresses(text: &str) -> Vec<String> {
+pub(crate) fn unmasked_addresses(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     let chars: Vec<char> = text.chars().collect();
     let local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
@@ -457,4 +467,20 @@ async fn every_log_line_of_every_handler_at_trace_has_its_addresses_masked() {
     ] {
         assert!(logs.contains(masked), "no {masked} in the logs");
     }
+    // Every line is a JSON object with the fields that find a request, and our own lines hold
+    // plain values: the webhooks' "delivery processed" names its effect as a word.
+    let mut effects = Vec::new();
+    for line in logs.lines() {
+        let value = fields::parse_line(line);
+        if value["message"] == "delivery processed" {
+            effects.push(value["effect"].as_str().unwrap_or("?").to_owned());
+        }
+    }
+    assert!(!effects.is_empty(), "no delivery processed line");
+    assert!(
+        effects
+            .iter()
+            .all(|e| e.is_empty() || e.chars().all(|c| c.is_ascii_lowercase() || c == '_')),
+        "effects not plain words: {effects:?}"
+    );
 }

@@ -27,7 +27,7 @@ pub fn answer_once(key: &DeliveryKey, once: Once<Map<String, Value>>) -> Result<
             let mut body = Map::new();
             body.insert("received".into(), Value::Bool(true));
             body.extend(details);
-            tracing::info!(provider = %key.provider, delivery = %key.id, effect = ?body.get("effect"), "delivery processed");
+            tracing::info!(provider = %key.provider, delivery = %key.id, effect = body.get("effect").and_then(serde_json::Value::as_str).unwrap_or(""), "delivery processed");
             Ok(Value::Object(body))
         }
         Once::Duplicate => {

@@ -33,7 +33,7 @@ mod write;
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 pub use billing::{
     BillingState, CheckoutPayment, FoundingPayment, InvoiceRecord, PaymentRecorded, Recorded,
@@ -93,13 +93,30 @@ impl StoreError {
             err.code(),
             Some("ValidationException" | "ResourceNotFoundException" | "AccessDeniedException")
         );
-        let message = DisplayErrorContext(&err).to_string();
+        let message = error_chain(&err);
         if permanent {
             StoreError::Rejected(message)
         } else {
             StoreError::Unavailable(message)
         }
     }
+}
+
+/// An error and its sources, each by its `Display`, joined by ": " (as the SDK's
+/// `DisplayErrorContext` reads, without the `Debug` dump of the whole error it appends: these
+/// messages are logged, and a log value is plain text).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 /// The sales store: one DynamoDB table. Cheap to clone; build one per process and share it.

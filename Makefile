@@ -25,6 +25,15 @@ LOCAL_AWS := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(DYNAMODB_PORT) \
 
 export CARGO_TERM_COLOR ?= never
 
+# Platforms: make dev, make test and the rest support Linux (x86_64 or arm64) with bash >= 4, GNU
+# coreutils and procps (README.md, "Platforms"). Anywhere else, stop here and say what is missing.
+ifneq ($(SKIP_PLATFORM_CHECK),1)
+PLATFORM_PROBLEMS := $(shell bash infra/local/platform.sh 2>&1)
+ifneq ($(strip $(PLATFORM_PROBLEMS)),)
+$(error unsupported platform: $(PLATFORM_PROBLEMS). This Makefile supports Linux (x86_64 or arm64) with bash >= 4, GNU coreutils and procps: see README.md, "Platforms" (SKIP_PLATFORM_CHECK=1 tries anyway))
+endif
+endif
+
 .PHONY: help
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -66,6 +75,7 @@ db-table: db-start ## create the sales table on the local server
 .PHONY: test
 test: venv ## run every test (starts the local DynamoDB server if needed, stops what it started), then the IAM report
 	cargo build --workspace --all-targets
+	$(VENV)/bin/python infra/local/check_docs.py
 	$(VENV)/bin/python -m unittest discover -s infra/local -p 'test_*.py'
 	$(LOCAL_AWS) infra/local/dynamodb.sh run -- bash -c \
 		'cargo test --workspace --no-fail-fast && $(VENV)/bin/python infra/local/iam_report.py'
@@ -106,6 +116,56 @@ build: cargo-lambda arm64-target ## arm64 release zips of every function: target
 			"$$($(PYTHON) -c 'import sys, zipfile; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))' "$$zip")" \
 			"$$zip"; \
 	done
+
+# `make deploy`: sam build, then sam deploy (guided the first time, from samconfig.toml after),
+# then what to do next (infra/deploy.py, which decides without AWS; docs/deploying.md).
+SAM ?= sam
+SAM_CONFIG := $(CURDIR)/samconfig.toml
+DEPLOY_OUTPUTS := .local/deploy/outputs.json
+
+.PHONY: deploy
+deploy: ## build and deploy the stack with SAM (first time guided, then from samconfig.toml), then print what to do next
+	@command -v $(SAM) >/dev/null 2>&1 || { echo "make deploy: the AWS SAM CLI ($(SAM)) is not on PATH; nothing was built or deployed. Install it (python3 -m venv .local/tools && .local/tools/bin/pip install aws-sam-cli, then PATH=\"\$$PWD/.local/tools/bin:\$$PATH\"; or AWS's installer) and give it credentials for the account: docs/deploying.md" >&2; exit 1; }
+	@$(MAKE) --no-print-directory cargo-lambda arm64-target
+	$(WITH_CARGO_LAMBDA) SAM_CLI_TELEMETRY=0 $(SAM) build --config-file $(SAM_CONFIG) --template-file infra/template.yaml
+	@if [[ $$($(PYTHON) infra/deploy.py mode --config $(SAM_CONFIG)) == guided ]]; then \
+		echo "[deploy] first deploy (or GUIDED=1): sam deploy --guided asks for the parameters and saves them in samconfig.toml"; \
+		echo "[deploy] JwtIssuer / JwtAudience: your app's OpenID issuer and client id (samconfig.toml's comments, docs/deploying.md)"; \
+		SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --config-file $(SAM_CONFIG); \
+	else \
+		SAM_CLI_TELEMETRY=0 $(SAM) deploy --config-file $(SAM_CONFIG); \
+	fi
+	@mkdir -p $(dir $(DEPLOY_OUTPUTS)); read -r stack region <<<"$$($(PYTHON) infra/deploy.py stack --config $(SAM_CONFIG))"; \
+	SAM_CLI_TELEMETRY=0 $(SAM) list stack-outputs --stack-name "$$stack" --region "$$region" --output json >$(DEPLOY_OUTPUTS) \
+		|| rm -f $(DEPLOY_OUTPUTS)
+	@$(PYTHON) infra/deploy.py next-steps --config $(SAM_CONFIG) --outputs $(DEPLOY_OUTPUTS)
+
+# `make publish-widget`: the widget's files to the stack's private bucket under
+# widget/$(WIDGET_VERSION)/, served by its CloudFront distribution (the WidgetUrl output;
+# docs/widget.md). STACK_NAME / REGION default to samconfig.toml's.
+WIDGET_VERSION ?= v1
+
+.PHONY: publish-widget
+publish-widget: ## upload web/agency-os-widget.{js,css} to the stack under widget/v1/ (WIDGET_VERSION), print the widget's URL
+	@command -v aws >/dev/null 2>&1 || { echo "make publish-widget: the AWS CLI (aws) is not on PATH; nothing was uploaded. Install it (AWS's installer, or pip install awscli) and give it credentials for the stack's account: docs/widget.md" >&2; exit 1; }
+	@read -r stack region <<<"$$($(PYTHON) infra/deploy.py stack --config $(SAM_CONFIG) 2>/dev/null || echo agency-sales ap-southeast-2)"; \
+	stack="$${STACK_NAME:-$$stack}"; region="$${REGION:-$$region}"; \
+	output() { aws cloudformation describe-stacks --stack-name "$$stack" --region "$$region" \
+		--query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue" --output text; }; \
+	bucket=$$(output WidgetBucketName) && distribution=$$(output WidgetDistributionId) && url=$$(output WidgetUrl) \
+		|| { echo "make publish-widget: could not read the outputs of stack $$stack in $$region (AWS credentials? STACK_NAME / REGION?)" >&2; exit 1; }; \
+	if [[ -z $$bucket || $$bucket == None ]]; then \
+		echo "make publish-widget: stack $$stack ($$region) has no WidgetBucketName output: deploy it first (make deploy), or set STACK_NAME / REGION" >&2; exit 1; \
+	fi; \
+	for f in agency-os-widget.js agency-os-widget.css; do \
+		case $$f in *.js) type="text/javascript; charset=utf-8" ;; *) type="text/css; charset=utf-8" ;; esac; \
+		aws s3 cp "web/$$f" "s3://$$bucket/widget/$(WIDGET_VERSION)/$$f" --region "$$region" \
+			--content-type "$$type" --cache-control "public, max-age=3600" --only-show-errors; \
+	done; \
+	aws cloudfront create-invalidation --distribution-id "$$distribution" \
+		--paths "/widget/$(WIDGET_VERSION)/*" --query Invalidation.Id --output text >/dev/null; \
+	echo "[widget] published web/agency-os-widget.{js,css} to s3://$$bucket/widget/$(WIDGET_VERSION)/ (CloudFront invalidated)"; \
+	echo "[widget] $${url%/widget/*}/widget/$(WIDGET_VERSION)/agency-os-widget.js   (embed snippet: docs/widget.md)"
 
 .PHONY: send-webhook
 send-webhook: ## a signed webhook to make dev's functions: PROVIDER=cal|calendly|stripe EVENT=… [EMAIL=…] [SAME=1] [ARGS=…]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: release builds of the seven bootstraps and of the harness, the criterion
 # micro-benchmarks, then the harness (bench/src/main.rs), which prints one markdown table and
-# writes it to bench/RESULTS.md. Works on a fresh clone: creates .venv (moto) with `make venv`.
+# writes it to bench/RESULTS.md, the one place the figures live (docs/performance.md explains
+# them; nothing else is rewritten). Works on a fresh clone: creates .venv (moto) with `make venv`.
 #
 #   bash bench/run.sh [harness options: --invocations N --cold-starts K --only fn,fn …]
 #   BENCH_MICRO=0 bash bench/run.sh …    skips the criterion run (keeps earlier results)
@@ -95,21 +96,6 @@ if [[ "$status" == 0 && "${BENCH_MICRO:-1}" != 0 ]]; then
         echo "$launch"
         echo '```'
     } >> bench/RESULTS.md
-fi
-if [[ "$status" == 0 && $# == 0 ]]; then
-    # The README's performance section is the latest full run's RESULTS.md, between its markers.
-    python3 - <<'PY'
-import re
-results = open("bench/RESULTS.md").read().split("\n", 1)[1].strip()
-results = re.sub(r"^## ", "### ", results, flags=re.M)
-readme = open("README.md").read()
-start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-if start in readme and end in readme:
-    head, rest = readme.split(start, 1)
-    _, tail = rest.split(end, 1)
-    open("README.md", "w").write(f"{head}{start}\n{results}\n{end}{tail}")
-    print("[bench] README.md's performance section updated")
-PY
 fi
 echo "[bench] make bench took $(( $(date +%s) - started )) s"
 exit "$status"

@@ -247,7 +247,15 @@ banner() {
   "$python" infra/local/gateway.py --print-routes --env-file "$env_file" --port "$watch_port" | sed 's/^/    /'
   echo
   say "Function URLs (cargo lambda watch, $concurrency instances each; the first call builds one):"
-  for f in "${functions[@]}"; do printf '    %-18s %s\n' "$f" "$base/lambda-url/$f/"; done
+  for f in "${functions[@]}"; do
+    # pipeline routes by path: its bare URL answers 404 (no route GET /), so show one of its routes.
+    # (A function URL has no authorizer: the same routes through the API above are the real ones.)
+    if [[ $f == pipeline ]]; then
+      printf '    %-18s %s\n' "$f" "$base/lambda-url/$f/pipeline/summary  (any /pipeline/... or /founding/... route after the name)"
+    else
+      printf '    %-18s %s\n' "$f" "$base/lambda-url/$f/"
+    fi
+  done
   echo
   say "Try them:"
   echo "    curl -s $base/billing/founding-spots"
@@ -275,6 +283,7 @@ banner() {
   if [[ -n $landing ]]; then
     echo
     say "Landing page example (web/): $landing (checkout returns to /welcome, /pricing)"
+    echo "    the widget to embed (docs/widget.md): ${landing}widget/v1/agency-os-widget.js (and .css)"
   fi
   if [[ $mode == standin ]]; then
     echo

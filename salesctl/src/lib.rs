@@ -106,6 +106,9 @@ fn sign_in_hint(message: &str) -> Option<String> {
 
 /// Parses the command line and runs the command: the whole of `salesctl`.
 pub fn main() -> ExitCode {
+    // The webhook code reconcile runs emits CloudWatch metric lines on stdout; here stdout is the
+    // user's (and `--json`'s).
+    sales::lambda::telemetry::disable_metrics();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

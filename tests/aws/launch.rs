@@ -93,7 +93,7 @@ async fn launch_day_visitors_from_distinct_addresses_get_20_holds_and_a_waitlist
         counts["conflicts"].as_u64().unwrap_or(0) + counts["throttled"].as_u64().unwrap_or(0);
     println!(
         "launch: {n} visitors in {:.2} s: {} holds, {} waitlisted, {} 5xx; response p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; \
-         {} DynamoDB requests ({:.1} per visitor), {} transactions, {} conflicts ({:.2} retries per visitor)",
+         {} DynamoDB requests ({:.1} per visitor), {} transactions, {} conflicts ({:.2} retries per visitor); conflicts most on {}",
         wall.as_secs_f64(),
         spots.len(),
         positions.len(),
@@ -106,6 +106,7 @@ async fn launch_day_visitors_from_distinct_addresses_get_20_holds_and_a_waitlist
         counts["transactions"],
         counts["conflicts"],
         retries as f64 / n as f64,
+        counts["hot_items"],
     );
     assert!(server_errors.is_empty(), "5xx: {server_errors:?}");
     spots.sort_unstable();

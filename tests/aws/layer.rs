@@ -99,14 +99,24 @@ async fn a_running_transaction_makes_others_on_its_items_conflict() {
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // Another transaction on one of its items: cancelled, the reason on that part only.
-    let second = client
+    // While it runs, at once: another transaction on one of its items, and a single-item write
+    // to it (sent together, so both arrive inside its window however busy the machine is).
+    let single_write = client
+        .update_item()
+        .table_name(&name)
+        .key("pk", s("HOT"))
+        .key("sk", s("X"))
+        .update_expression("ADD n :one")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .send();
+    let other_transaction = client
         .transact_write_items()
         .transact_items(add_one(&name, "COLD"))
         .transact_items(add_one(&name, "HOT"))
-        .send()
-        .await
-        .expect_err("a conflict");
+        .send();
+    let (single, second) = tokio::join!(single_write, other_transaction);
+    // The transaction: cancelled, the reason on that part only.
+    let second = second.expect_err("a conflict");
     let cancelled = second.into_service_error();
     let reasons: Vec<Option<&str>> = match &cancelled {
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e) => {
@@ -115,17 +125,8 @@ async fn a_running_transaction_makes_others_on_its_items_conflict() {
         other => panic!("not a cancellation: {other:?}"),
     };
     assert_eq!(reasons, vec![Some("None"), Some("TransactionConflict")]);
-    // A single-item write to it: TransactionConflictException.
-    let single = client
-        .update_item()
-        .table_name(&name)
-        .key("pk", s("HOT"))
-        .key("sk", s("X"))
-        .update_expression("ADD n :one")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .send()
-        .await
-        .expect_err("a conflict");
+    // The single-item write: TransactionConflictException.
+    let single = single.expect_err("a conflict");
     assert_eq!(single.code(), Some("TransactionConflictException"));
     first
         .await

@@ -10,7 +10,8 @@ use super::checkout_metadata::CheckoutMetadata;
 use crate::domain::signature::{verify_timestamped, STRIPE_TOLERANCE_SECONDS};
 use crate::domain::time_format;
 use crate::domain::{
-    Cause, EmailAddress, LeadId, LeadSource, NewLead, ASYNC_PAYMENT_HOLD, HOLD_GRACE,
+    Cause, EmailAddress, HoldRef, HoldSlot, LeadId, LeadSource, NewLead, SpotNumber,
+    ASYNC_PAYMENT_HOLD, HOLD_GRACE,
 };
 use crate::handlers::delivery::{answer_once, effect};
 use crate::lambda::clock::Clock;
@@ -319,6 +320,28 @@ impl StripeWebhook {
         Ok(self.store.find_or_create_lead(&new_lead, now).await?.id)
     }
 
+    /// The founding hold a session carries, with its payer; for a session that carries none,
+    /// its delivery recorded with `effect` (the answer to give).
+    async fn session_hold(
+        &self,
+        session: &CheckoutSessionObject,
+        delivery: &DeliveryKey,
+        effect: &'static str,
+    ) -> Result<Result<SessionHold, Once<&'static str>>, ApiError> {
+        let metadata = session_metadata(session)?;
+        let Some((spot, hold_ref)) = metadata.founding_hold else {
+            let now = self.clock.now();
+            let done = self.store.record_delivery(delivery, now).await?;
+            return Ok(Err(done.map(|()| effect)));
+        };
+        Ok(Ok(SessionHold {
+            spot,
+            hold_ref,
+            slot: metadata.hold_slot,
+            email: session_email(session)?,
+        }))
+    }
+
     /// A completed session whose payment has not arrived (`payment_status: unpaid`): nothing is
     /// won; a founding hold is kept until the payment can settle.
     async fn checkout_awaiting_payment(
@@ -326,32 +349,65 @@ impl StripeWebhook {
         session: &CheckoutSessionObject,
         delivery: &DeliveryKey,
     ) -> Result<Once<&'static str>, ApiError> {
-        let now = self.clock.now();
-        let metadata = session_metadata(session)?;
-        let Some((spot, hold_ref)) = metadata.founding_hold else {
-            return Ok(self
-                .store
-                .record_delivery(delivery, now)
-                .await?
-                .map(|()| "awaiting_payment"));
+        let hold = match self
+            .session_hold(session, delivery, "awaiting_payment")
+            .await?
+        {
+            Ok(hold) => hold,
+            Err(done) => return Ok(done),
         };
-        let email = session_email(session)?;
-        Ok(self
+        let now = self.clock.now();
+        let kept = self
             .store
             .keep_founding_hold(
-                &email,
-                spot,
-                &hold_ref,
-                metadata.hold_slot.as_ref(),
+                &hold.email,
+                hold.spot,
+                &hold.hold_ref,
+                hold.slot.as_ref(),
                 now + ASYNC_PAYMENT_HOLD,
                 delivery,
                 now,
             )
-            .await?
-            .map(|kept| match kept {
-                ReleaseOutcome::Released => "awaiting_payment_hold_kept",
-                ReleaseOutcome::NotHeld => "awaiting_payment_hold_gone",
-            }))
+            .await?;
+        Ok(kept.map(|kept| {
+            if kept {
+                "awaiting_payment_hold_kept"
+            } else {
+                "awaiting_payment_hold_gone"
+            }
+        }))
+    }
+
+    /// Gives a session's founding hold back: its delayed payment failed (`lapsed_by` none), or
+    /// it expired (only a hold that lapses with it: a newer checkout may have extended it).
+    /// `effects`: the answers for no hold, released, and already gone.
+    async fn release_session_hold(
+        &self,
+        session: &CheckoutSessionObject,
+        delivery: &DeliveryKey,
+        lapsed_by: Option<OffsetDateTime>,
+        effects: [&'static str; 3],
+    ) -> Result<Once<&'static str>, ApiError> {
+        let hold = match self.session_hold(session, delivery, effects[0]).await? {
+            Ok(hold) => hold,
+            Err(done) => return Ok(done),
+        };
+        let released = self
+            .store
+            .release_founding_hold(
+                &hold.email,
+                hold.spot,
+                &hold.hold_ref,
+                hold.slot.as_ref(),
+                lapsed_by,
+                Some(delivery),
+                self.clock.now(),
+            )
+            .await?;
+        Ok(released.map(|released| match released {
+            ReleaseOutcome::Released => effects[1],
+            ReleaseOutcome::NotHeld => effects[2],
+        }))
     }
 
     /// A delayed payment failed: the founding hold goes back to the pool (nothing was won).
@@ -360,32 +416,13 @@ impl StripeWebhook {
         session: &CheckoutSessionObject,
         delivery: &DeliveryKey,
     ) -> Result<Once<&'static str>, ApiError> {
-        let now = self.clock.now();
-        let metadata = session_metadata(session)?;
-        let Some((spot, hold_ref)) = metadata.founding_hold else {
-            return Ok(self
-                .store
-                .record_delivery(delivery, now)
-                .await?
-                .map(|()| "payment_failed"));
-        };
-        let email = session_email(session)?;
-        Ok(self
-            .store
-            .release_founding_hold(
-                &email,
-                spot,
-                &hold_ref,
-                metadata.hold_slot.as_ref(),
-                None,
-                Some(delivery),
-                now,
-            )
-            .await?
-            .map(|released| match released {
-                ReleaseOutcome::Released => "payment_failed_hold_released",
-                ReleaseOutcome::NotHeld => "payment_failed",
-            }))
+        let effects = [
+            "payment_failed",
+            "payment_failed_hold_released",
+            "payment_failed",
+        ];
+        self.release_session_hold(session, delivery, None, effects)
+            .await
     }
 
     async fn checkout_expired(
@@ -393,38 +430,22 @@ impl StripeWebhook {
         session: &CheckoutSessionObject,
         delivery: &DeliveryKey,
     ) -> Result<Once<&'static str>, ApiError> {
-        let now = self.clock.now();
-        let metadata = session_metadata(session)?;
-        let Some((spot, hold_ref)) = metadata.founding_hold else {
-            return Ok(self
-                .store
-                .record_delivery(delivery, now)
-                .await?
-                .map(|()| "nothing_held"));
-        };
-        let email = session_email(session)?;
-        // Only a hold that lapses with this session: a newer checkout may have extended it.
         let lapsed_by = session
             .expires_at
             .and_then(time_format::from_unix)
             .map(|at| at + HOLD_GRACE);
-        Ok(self
-            .store
-            .release_founding_hold(
-                &email,
-                spot,
-                &hold_ref,
-                metadata.hold_slot.as_ref(),
-                lapsed_by,
-                Some(delivery),
-                now,
-            )
-            .await?
-            .map(|released| match released {
-                ReleaseOutcome::Released => "hold_released",
-                ReleaseOutcome::NotHeld => "hold_already_gone",
-            }))
+        let effects = ["nothing_held", "hold_released", "hold_already_gone"];
+        self.release_session_hold(session, delivery, lapsed_by, effects)
+            .await
     }
+}
+
+/// A session's founding hold and its payer.
+struct SessionHold {
+    spot: SpotNumber,
+    hold_ref: HoldRef,
+    slot: Option<HoldSlot>,
+    email: EmailAddress,
 }
 
 /// What create-checkout put in the session.

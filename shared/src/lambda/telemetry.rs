@@ -528,6 +528,9 @@ pub const METRIC_NAMESPACE: &str = "AgencyOS/Sales";
 /// log lines' `request_id`, `apigw_request_id`, `function` and `cold_start` too (properties, not
 /// dimensions), so a metric's data point leads to its request.
 pub fn emit_count_metric(name: &str, properties: &[(&str, &str)]) {
+    if !METRICS_ON.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let mut value = emf_value(
         name,
         properties,
@@ -553,6 +556,16 @@ pub fn emit_count_metric(name: &str, properties: &[(&str, &str)]) {
     }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", mask_emails(&value.to_string()));
+}
+
+/// Whether metric lines are written (a Lambda function's stdout becomes CloudWatch Logs, which
+/// turns them into metrics; a command line that runs the same code, `salesctl reconcile`, turns
+/// them off so that its own output stays its own).
+static METRICS_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Stops [`emit_count_metric`] writing (for a process whose stdout is not CloudWatch Logs).
+pub fn disable_metrics() {
+    METRICS_ON.store(false, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The invocation the current span belongs to, as the log layer recorded it (`None` outside an

@@ -186,6 +186,30 @@ fn decode_spot(item: &Item) -> Result<(SpotNumber, SpotState), StoreError> {
     Ok((spot, state))
 }
 
+/// What [`SalesStore::change_hold`] does to a hold's items.
+#[derive(Debug, Clone, Copy)]
+enum HoldChange {
+    /// Free them (only a hold expiring no later than `lapsed_by`, when given).
+    Release { lapsed_by: Option<OffsetDateTime> },
+    /// Keep them until `until`.
+    Keep { until: OffsetDateTime },
+}
+
+impl HoldChange {
+    fn expr(self) -> UpdateExpr {
+        let mut expr = UpdateExpr::default();
+        match self {
+            HoldChange::Release { .. } => {
+                expr.set("state", s(STATE_FREE)).remove("expires_at");
+            }
+            HoldChange::Keep { until } => {
+                expr.set("expires_at", n(until.unix_timestamp()));
+            }
+        }
+        expr
+    }
+}
+
 /// The spots as a founding checkout reads them, with each spot's recorded session and when its
 /// hold was taken (or last extended).
 #[derive(Debug, Default)]
@@ -893,59 +917,23 @@ impl SalesStore {
         delivery: Option<&DeliveryKey>,
         now: OffsetDateTime,
     ) -> Result<Once<ReleaseOutcome>, StoreError> {
-        let mut with_founder = true;
-        let mut with_slot = slot.is_some();
-        let mut attempts = Attempts::new("release_founding_hold");
-        loop {
-            attempts.next().await?;
-            let mut write = Write::new();
-            for (part, pk, sk) in hold_keys(spot, email) {
-                if part == Part::Founder && !with_founder {
-                    continue;
+        let change = HoldChange::Release { lapsed_by };
+        Ok(self
+            .change_hold(change, email, spot, hold_ref, slot, delivery, now)
+            .await?
+            .map(|released| {
+                if released {
+                    ReleaseOutcome::Released
+                } else {
+                    ReleaseOutcome::NotHeld
                 }
-                let mut expr = UpdateExpr::default();
-                expr.set("state", s(STATE_FREE)).remove("expires_at");
-                write.push(part, self.held_update(&pk, &sk, expr, hold_ref, lapsed_by)?);
-            }
-            if let Some(slot) = slot.filter(|_| with_slot) {
-                write.push(Part::ClientSlot, self.slot_free_part(slot, hold_ref)?);
-            }
-            if let Some(delivery) = delivery {
-                self.delivery_part(&mut write, delivery, now)?;
-            }
-            match self.write(&mut attempts, &write).await? {
-                Outcome::Written => return Ok(Once::Applied(ReleaseOutcome::Released)),
-                Outcome::Duplicate => return Ok(Once::Duplicate),
-                Outcome::InProgress => return Ok(Once::InProgress),
-                // The e-mail holds something else now (it checked out again after this hold
-                // lapsed), or the client's slot counts another hold: the spot alone is still
-                // this hold's to give back.
-                Outcome::Failed(failed)
-                    if !failed.has(Part::Spot)
-                        && ((with_founder && failed.has(Part::Founder))
-                            || (with_slot && failed.has(Part::ClientSlot))) =>
-                {
-                    with_founder &= !failed.has(Part::Founder);
-                    with_slot &= !failed.has(Part::ClientSlot);
-                }
-                Outcome::Failed(_) => {
-                    return Ok(match delivery {
-                        Some(delivery) => self
-                            .record_delivery(delivery, now)
-                            .await?
-                            .map(|()| ReleaseOutcome::NotHeld),
-                        None => Once::Applied(ReleaseOutcome::NotHeld),
-                    })
-                }
-                Outcome::Retry(_) => {}
-            }
-        }
+            }))
     }
 
     /// Keeps a hold (the spot, the founder item and the client's slot) until `until`, while
     /// `hold_ref` holds it: a completed checkout whose delayed payment (BECS Direct Debit) is on
     /// its way must not lose its spot to the hold's short expiry. With the webhook delivery's
-    /// record in the same write. `NotHeld` when the hold is gone (lapsed and taken, released).
+    /// record in the same write. `false` when the hold is gone (lapsed and taken, released).
     #[allow(clippy::too_many_arguments)]
     pub async fn keep_founding_hold(
         &self,
@@ -956,40 +944,61 @@ impl SalesStore {
         until: OffsetDateTime,
         delivery: &DeliveryKey,
         now: OffsetDateTime,
-    ) -> Result<Once<ReleaseOutcome>, StoreError> {
+    ) -> Result<Once<bool>, StoreError> {
+        let change = HoldChange::Keep { until };
+        self.change_hold(change, email, spot, hold_ref, slot, Some(delivery), now)
+            .await
+    }
+
+    /// One change to a hold's items (spot, founder, client slot), each on the condition that
+    /// `hold_ref` still holds it, with the delivery's record in the same write. The founder or
+    /// slot part is dropped when only it fails (the e-mail or the client holds something else
+    /// now: the spot alone is still this hold's). `false` when the spot is no longer this hold's.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_hold(
+        &self,
+        change: HoldChange,
+        email: &EmailAddress,
+        spot: SpotNumber,
+        hold_ref: &HoldRef,
+        slot: Option<&HoldSlot>,
+        delivery: Option<&DeliveryKey>,
+        now: OffsetDateTime,
+    ) -> Result<Once<bool>, StoreError> {
+        let (operation, lapsed_by) = match change {
+            HoldChange::Release { lapsed_by } => ("release_founding_hold", lapsed_by),
+            HoldChange::Keep { .. } => ("keep_founding_hold", None),
+        };
         let mut with_founder = true;
         let mut with_slot = slot.is_some();
-        let mut attempts = Attempts::new("keep_founding_hold");
+        let mut attempts = Attempts::new(operation);
         loop {
             attempts.next().await?;
             let mut write = Write::new();
-            let extend = || {
-                let mut expr = UpdateExpr::default();
-                expr.set("expires_at", n(until.unix_timestamp()));
-                expr
-            };
             for (part, pk, sk) in hold_keys(spot, email) {
                 if part == Part::Founder && !with_founder {
                     continue;
                 }
-                write.push(part, self.held_update(&pk, &sk, extend(), hold_ref, None)?);
-            }
-            if let Some(slot) = slot.filter(|_| with_slot) {
                 write.push(
-                    Part::ClientSlot,
-                    self.held_update(
-                        &keys::client(&slot.client_id),
-                        &keys::client_slot_sk(slot.slot),
-                        extend(),
-                        hold_ref,
-                        None,
-                    )?,
+                    part,
+                    self.held_update(&pk, &sk, change.expr(), hold_ref, lapsed_by)?,
                 );
             }
-            self.delivery_part(&mut write, delivery, now)?;
+            if let Some(slot) = slot.filter(|_| with_slot) {
+                let (pk, sk) = (
+                    keys::client(&slot.client_id),
+                    keys::client_slot_sk(slot.slot),
+                );
+                write.push(
+                    Part::ClientSlot,
+                    self.held_update(&pk, &sk, change.expr(), hold_ref, None)?,
+                );
+            }
+            if let Some(delivery) = delivery {
+                self.delivery_part(&mut write, delivery, now)?;
+            }
             match self.write(&mut attempts, &write).await? {
-                // `Released` here means: kept.
-                Outcome::Written => return Ok(Once::Applied(ReleaseOutcome::Released)),
+                Outcome::Written => return Ok(Once::Applied(true)),
                 Outcome::Duplicate => return Ok(Once::Duplicate),
                 Outcome::InProgress => return Ok(Once::InProgress),
                 Outcome::Failed(failed)
@@ -1001,10 +1010,12 @@ impl SalesStore {
                     with_slot &= !failed.has(Part::ClientSlot);
                 }
                 Outcome::Failed(_) => {
-                    return Ok(self
-                        .record_delivery(delivery, now)
-                        .await?
-                        .map(|()| ReleaseOutcome::NotHeld))
+                    return Ok(match delivery {
+                        Some(delivery) => {
+                            self.record_delivery(delivery, now).await?.map(|()| false)
+                        }
+                        None => Once::Applied(false),
+                    })
                 }
                 Outcome::Retry(_) => {}
             }

@@ -709,6 +709,17 @@ async fn a_late_payment_whose_email_holds_another_spot_now_confirms_its_own_spot
     // Two hours on, every hold has lapsed; the same e-mail checks out again and takes spot 1.
     let later = now() + time::Duration::hours(2);
     let stripe_later = stripe_fake(later).await;
+    // Asked about the lapsed holds' sessions first, Stripe says they were not paid.
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path_regex(
+            r"^/v1/checkout/sessions/cs_test_\d+$",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "cs_test_x", "object": "checkout.session", "status": "expired",
+            "payment_status": "unpaid", "url": null
+        })))
+        .mount(&stripe_later)
+        .await;
     let (_, again) = response_json(
         checkout_handler(store, &stripe_later, later)
             .handle(json_post(
@@ -719,7 +730,15 @@ async fn a_late_payment_whose_email_holds_another_spot_now_confirms_its_own_spot
     )
     .await;
     assert_eq!(again["spot_number"], 1, "{again}");
-    let second_session = form(&stripe_later.received_requests().await.unwrap()[0]);
+    let second_session = form(
+        stripe_later
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .find(|r| r.method.as_str() == "POST")
+            .expect("the new session"),
+    );
 
     let paid = |id: &str, sent: &std::collections::HashMap<String, String>| {
         event(
@@ -1171,5 +1190,111 @@ async fn a_dispute_is_recorded_once_and_alarmed() {
         (200, &json!(true)),
         "{again}"
     );
+    table.drop_table().await;
+}
+
+/// Late payments keep their spot: before a spot whose hold lapsed goes to someone else, its
+/// session is looked up at Stripe (one request, only on that path). A paid one keeps its spot
+/// for its late webhook, which then confirms it; an unpaid one's spot goes to the new visitor.
+#[tokio::test]
+async fn a_lapsed_hold_whose_session_was_paid_keeps_its_spot_for_the_late_webhook() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let stripe = stripe_fake(now()).await;
+    for email in ["late.payer@example.com", "walked.away@example.com"] {
+        let (status, body) = response_json(
+            checkout_handler(store, &stripe, now())
+                .handle(json_post(
+                    "/billing/create-checkout",
+                    &json!({"email": email, "plan_type": "founding"}),
+                ))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let sent: Vec<_> = stripe
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(form)
+        .collect();
+    // Stripe, 40 minutes on: the first session was paid (its webhook is late), the second not.
+    for (id, status, payment) in [
+        ("cs_test_1", "complete", "paid"),
+        ("cs_test_2", "expired", "unpaid"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/checkout/sessions/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": id, "object": "checkout.session", "status": status,
+                "payment_status": payment, "url": null
+            })))
+            .mount(&stripe)
+            .await;
+    }
+    let later = now() + time::Duration::minutes(40);
+    let (status, newcomer) = response_json(
+        checkout_handler(store, &stripe, later)
+            .handle(json_post(
+                "/billing/create-checkout",
+                &json!({"email": "newcomer@example.com", "plan_type": "founding"}),
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{newcomer}");
+    assert_eq!(
+        newcomer["spot_number"], 2,
+        "spot 1's session was paid: not given away"
+    );
+    let asked: Vec<String> = stripe
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "GET")
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(
+        asked,
+        vec![
+            "/v1/checkout/sessions/cs_test_1",
+            "/v1/checkout/sessions/cs_test_2"
+        ]
+    );
+
+    // The late webhook arrives: spot 1 is confirmed for its payer.
+    let paid = event(
+        "evt_checkout.session.completed.json",
+        "evt_late_paid",
+        later.unix_timestamp(),
+        json!({
+            "id": "cs_test_1", "customer_email": "late.payer@example.com",
+            "client_reference_id": sent[0]["client_reference_id"], "customer": "cus_late",
+            "subscription": "sub_late", "payment_status": "paid",
+            "metadata": {"lead_id": sent[0]["metadata[lead_id]"], "plan_type": "founding",
+                "founding_spot": sent[0]["metadata[founding_spot]"],
+                "founding_hold": sent[0]["metadata[founding_hold]"]},
+        }),
+    );
+    let (status, result) = response_json(
+        webhook_handler(store, later + time::Duration::minutes(5))
+            .handle(signed_event(
+                &paid,
+                WEBHOOK_SECRET,
+                later + time::Duration::minutes(5),
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, result["effect"].as_str()),
+        (200, Some("founding_member_confirmed")),
+        "{result}"
+    );
+    let members = store.founding_members().await.unwrap();
+    assert_eq!((members.len(), members[0].spot.get()), (1, 1));
     table.drop_table().await;
 }

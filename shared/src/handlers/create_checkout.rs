@@ -1,16 +1,19 @@
 //! `POST /billing/create-checkout`: starts a Stripe Checkout for the founding or standard plan.
 
+use std::collections::HashSet;
+
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use time::OffsetDateTime;
 use url::Url;
 
 use super::checkout_metadata::CheckoutMetadata;
 use crate::domain::time_format;
 use crate::domain::{
-    Client, EmailAddress, HoldRef, HoldWindow, LeadSource, NewLead, OpenSession, PlanType,
-    HOLD_GRACE,
+    Client, EmailAddress, HoldRef, HoldSlot, HoldWindow, LeadSource, NewLead, OpenSession,
+    PlanType, SpotNumber, HOLD_GRACE,
 };
 use crate::lambda::clock::Clock;
 use crate::lambda::config::Config;
@@ -20,6 +23,12 @@ use crate::providers::stripe::{CheckoutRequest, StripeClient};
 use crate::providers::turnstile::{HumanCheck, TurnstileClient};
 use crate::store::{ClientCap, HoldOutcome};
 use crate::SalesStore;
+
+/// How many lapsed holds' sessions one checkout asks Stripe about, at most.
+const MAX_LAPSED_CHECKS: usize = 3;
+
+/// How long a lapsed hold whose session turned out paid is kept for its late webhook.
+const LATE_PAYMENT_HOLD: time::Duration = time::Duration::hours(1);
 
 #[derive(Debug, Deserialize)]
 struct CheckoutInput {
@@ -189,6 +198,47 @@ impl CreateCheckout {
         })
     }
 
+    /// A lapsed founding hold whose Checkout Session Stripe says was paid keeps its spot (for
+    /// [`LATE_PAYMENT_HOLD`], while its late webhook comes and confirms it) instead of going to
+    /// the next visitor. One Stripe request; if Stripe cannot say, the spot goes as before (and a
+    /// late payment is flagged for a person, as it always was).
+    async fn keep_if_paid_late(
+        &self,
+        spot: SpotNumber,
+        session_id: &str,
+        lapsed: &HoldRef,
+        email: &EmailAddress,
+        slot: Option<&HoldSlot>,
+        now: OffsetDateTime,
+    ) -> Result<(), ApiError> {
+        match self.stripe.retrieve_checkout_session(session_id).await {
+            Ok(session) if session.is_paid() => {
+                tracing::warn!(
+                    spot = spot.get(),
+                    session = session_id,
+                    "a lapsed hold's session was paid: its spot is kept for the late webhook"
+                );
+                emit_count_metric("LatePaymentSpotKept", &[("session", session_id)]);
+                self.store
+                    .keep_founding_hold(
+                        email,
+                        spot,
+                        lapsed,
+                        slot,
+                        now + LATE_PAYMENT_HOLD,
+                        None,
+                        now,
+                    )
+                    .await?;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, spot = spot.get(), session = session_id, "could not ask Stripe about a lapsed hold's session; its spot is given away");
+            }
+        }
+        Ok(())
+    }
+
     /// The Stripe customer of the lead with this e-mail, if it has paid before; 409
     /// `already_subscribed` (with where to manage the plan) while its subscription is live.
     async fn known_customer(&self, email: &EmailAddress) -> Result<Option<String>, ApiError> {
@@ -283,17 +333,43 @@ impl CreateCheckout {
                 client: client.clone(),
                 holds: self.config.founding_holds_per_client,
             });
-            let (lead, outcome) = self
-                .store
-                .hold_founding_spot_for(
-                    &new_lead,
-                    &HoldRef::generate(),
-                    window.hold_expires_at,
-                    cap.as_ref(),
-                    now,
-                )
-                .await?;
+            let hold_ref = HoldRef::generate();
+            // A spot whose hold lapsed with a session is given away only once Stripe says that
+            // session was not paid (its webhook may be late): at most a few such checks.
+            let mut checked = HashSet::new();
+            let (lead, outcome) = loop {
+                let check = (checked.len() < MAX_LAPSED_CHECKS).then_some(&checked);
+                let (lead, outcome) = self
+                    .store
+                    .hold_founding_spot_checked(
+                        &new_lead,
+                        &hold_ref,
+                        window.hold_expires_at,
+                        cap.as_ref(),
+                        check,
+                        now,
+                    )
+                    .await?;
+                let HoldOutcome::LapsedHold {
+                    spot,
+                    session_id,
+                    hold_ref: lapsed,
+                    email,
+                    slot,
+                } = &outcome
+                else {
+                    break (lead, outcome);
+                };
+                self.keep_if_paid_late(*spot, session_id, lapsed, email, slot.as_ref(), now)
+                    .await?;
+                checked.insert(session_id.clone());
+            };
             match outcome {
+                HoldOutcome::LapsedHold { .. } => {
+                    return Err(ApiError::Internal(
+                        "a lapsed hold was offered after its check".into(),
+                    ))
+                }
                 HoldOutcome::Held {
                     spot,
                     expires_at: hold_expires_at,

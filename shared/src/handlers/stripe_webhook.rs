@@ -365,7 +365,7 @@ impl StripeWebhook {
                 &hold.hold_ref,
                 hold.slot.as_ref(),
                 now + ASYNC_PAYMENT_HOLD,
-                delivery,
+                Some(delivery),
                 now,
             )
             .await?;

@@ -69,6 +69,23 @@ pub struct CheckoutSession {
     pub id: String,
     pub url: Option<String>,
     pub expires_at: Option<i64>,
+    /// `open`, `complete` or `expired` (read back with [`StripeClient::retrieve_checkout_session`]).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `paid`, `unpaid` or `no_payment_required`.
+    #[serde(default)]
+    pub payment_status: Option<String>,
+}
+
+impl CheckoutSession {
+    /// Completed with the money there (or none needed): what a paid founding checkout is.
+    pub fn is_paid(&self) -> bool {
+        self.status.as_deref() == Some("complete")
+            && matches!(
+                self.payment_status.as_deref(),
+                Some("paid" | "no_payment_required")
+            )
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -188,6 +205,38 @@ impl StripeClient {
             .await
     }
 
+    /// A Checkout Session as Stripe has it now (`GET /v1/checkout/sessions/{id}`): only on the
+    /// rare path of a lapsed founding hold whose spot is about to go to someone else.
+    pub async fn retrieve_checkout_session(
+        &self,
+        id: &str,
+    ) -> Result<CheckoutSession, StripeError> {
+        let url = self
+            .base
+            .join(&format!("v1/checkout/sessions/{id}"))
+            .map_err(|e| StripeError::Network(e.to_string()))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = self
+                .http
+                .get(url.clone())
+                .bearer_auth(self.secret_key.expose())
+                .header("Stripe-Version", STRIPE_VERSION);
+            let (result, should_retry) = self.answer(request).await;
+            match result {
+                Err(err)
+                    if err.is_transient()
+                        && should_retry != Some(false)
+                        && attempt < MAX_ATTEMPTS =>
+                {
+                    tokio::time::sleep(self.retry_base * 2u32.pow(attempt - 1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn post<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -222,15 +271,22 @@ impl StripeClient {
         form: &[(String, String)],
         idempotency_key: &str,
     ) -> (Result<T, StripeError>, Option<bool>) {
-        let response = self
+        let request = self
             .http
             .post(url.clone())
             .bearer_auth(self.secret_key.expose())
             .header("Stripe-Version", STRIPE_VERSION)
             .header("Idempotency-Key", idempotency_key)
-            .form(form)
-            .send()
-            .await;
+            .form(form);
+        self.answer(request).await
+    }
+
+    /// Sends one request and reads Stripe's answer (and its `Stripe-Should-Retry`).
+    async fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> (Result<T, StripeError>, Option<bool>) {
+        let response = request.send().await;
         let response = match response {
             Ok(response) => response,
             Err(err) => return (Err(StripeError::Network(err.to_string())), None),

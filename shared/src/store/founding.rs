@@ -55,6 +55,15 @@ pub enum HoldOutcome {
     /// The client holds as many live founding spots as it may, until `retry_after` at the
     /// latest: no hold.
     ClientLimit { retry_after: OffsetDateTime },
+    /// Nothing written: the spot to take is free only because this hold lapsed, and its session
+    /// may have been paid (its webhook late). Ask Stripe, then ask again.
+    LapsedHold {
+        spot: SpotNumber,
+        session_id: String,
+        hold_ref: HoldRef,
+        email: EmailAddress,
+        slot: Option<HoldSlot>,
+    },
     /// The e-mail is a founding member already.
     AlreadyMember { spot: SpotNumber },
     /// No spot is free: the e-mail is on the waitlist at this position.
@@ -395,6 +404,23 @@ impl SalesStore {
         cap: Option<&ClientCap>,
         now: OffsetDateTime,
     ) -> Result<(LeadRef, HoldOutcome), StoreError> {
+        self.hold_founding_spot_checked(new, hold_ref, expires_at, cap, None, now)
+            .await
+    }
+
+    /// [`SalesStore::hold_founding_spot_for`], and with `checked`, a spot whose hold lapsed
+    /// with a recorded Checkout Session not in `checked` is not taken: the answer is
+    /// [`HoldOutcome::LapsedHold`], for the caller to ask Stripe whether that session was paid
+    /// (a payment whose webhook is late must not lose its spot) before asking again.
+    pub async fn hold_founding_spot_checked(
+        &self,
+        new: &NewLead,
+        hold_ref: &HoldRef,
+        expires_at: OffsetDateTime,
+        cap: Option<&ClientCap>,
+        checked: Option<&std::collections::HashSet<String>>,
+        now: OffsetDateTime,
+    ) -> Result<(LeadRef, HoldOutcome), StoreError> {
         let email = &new.email;
         let salt = uuid::Uuid::new_v4().as_u128() as u64;
         let mut attempts = Attempts::new("hold_founding_spot");
@@ -516,6 +542,31 @@ impl SalesStore {
                 let waitlist_position = self.join_waitlist(email, Some(&lead), now).await?;
                 return Ok((lead_ref, HoldOutcome::Full { waitlist_position }));
             };
+            // A spot free only because its hold lapsed, with a session that may have been paid.
+            if let Some(checked) = checked {
+                let lapsed = spots.iter().find_map(|(number, state)| match state {
+                    SpotState::Held {
+                        email, hold_ref, ..
+                    } if *number == spot => Some((email, hold_ref)),
+                    _ => None,
+                });
+                let record = view.holds.get(&spot);
+                let session = record.and_then(|record| record.session.as_ref());
+                if let (Some((holder, lapsed_ref)), Some(session)) = (lapsed, session) {
+                    if !checked.contains(&session.id) {
+                        return Ok((
+                            lead_ref,
+                            HoldOutcome::LapsedHold {
+                                spot,
+                                session_id: session.id.clone(),
+                                hold_ref: lapsed_ref.clone(),
+                                email: holder.clone(),
+                                slot: record.and_then(|record| record.slot.clone()),
+                            },
+                        ));
+                    }
+                }
+            }
             // The client's first slot not found held yet.
             let slot = match cap {
                 Some(cap) => match (1..=cap.holds).find(|slot| !busy_slots.contains_key(slot)) {
@@ -942,11 +993,11 @@ impl SalesStore {
         hold_ref: &HoldRef,
         slot: Option<&HoldSlot>,
         until: OffsetDateTime,
-        delivery: &DeliveryKey,
+        delivery: Option<&DeliveryKey>,
         now: OffsetDateTime,
     ) -> Result<Once<bool>, StoreError> {
         let change = HoldChange::Keep { until };
-        self.change_hold(change, email, spot, hold_ref, slot, Some(delivery), now)
+        self.change_hold(change, email, spot, hold_ref, slot, delivery, now)
             .await
     }
 

@@ -984,8 +984,10 @@ class Handler(BaseHTTPRequestHandler):
         def finish(status, send):
             context["status"] = status
             context["responseLatency"] = int((time.time() - started) * 1000)
-            send()
+            # Logged before the answer goes out, so that a client that has its answer finds
+            # the line (written after, the e2e test sometimes read the log first).
             gw.log_access(context)
+            send()
 
         # A CORS preflight is answered by API Gateway itself, for any path, before any route,
         # authorizer or throttle (even where no OPTIONS route exists).

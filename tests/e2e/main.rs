@@ -205,14 +205,23 @@ impl Stack {
         self.send(request).await
     }
 
-    /// The access log entry of the request API Gateway numbered `request_id`.
+    /// The access log entry of the request API Gateway numbered `request_id`. The gateway
+    /// writes it as the response goes out, so it may land a moment after the client has the
+    /// answer: look for up to 5 s.
     fn access_log_entry(&self, request_id: &str) -> Value {
-        let text = std::fs::read_to_string(&self.access_log)
-            .unwrap_or_else(|e| panic!("{}: {e}", self.access_log));
-        text.lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|entry| entry["requestId"] == request_id)
-            .unwrap_or_else(|| panic!("no access log entry {request_id} in {}", self.access_log))
+        for _ in 0..100 {
+            let text = std::fs::read_to_string(&self.access_log)
+                .unwrap_or_else(|e| panic!("{}: {e}", self.access_log));
+            let found = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|entry| entry["requestId"] == request_id);
+            if let Some(entry) = found {
+                return entry;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no access log entry {request_id} in {}", self.access_log)
     }
 
     /// Presses a button on the stand-in's checkout page: `pay` or `expire`.

@@ -198,6 +198,27 @@ impl CreateCheckout {
         })
     }
 
+    /// Gives back a hold this checkout took (`new`) and will not use (the checkout was refused
+    /// or Stripe failed), with its client's slot; a hold the e-mail already had is left alone.
+    /// If the store cannot be reached it lapses by itself.
+    async fn give_back_new_hold(
+        &self,
+        email: &EmailAddress,
+        hold: Option<&(SpotNumber, HoldRef, bool, Option<HoldSlot>)>,
+        now: OffsetDateTime,
+    ) {
+        let Some((spot, hold_ref, true, slot)) = hold else {
+            return;
+        };
+        if let Err(err) = self
+            .store
+            .release_founding_hold(email, *spot, hold_ref, slot.as_ref(), None, None, now)
+            .await
+        {
+            tracing::error!(error = %err, spot = spot.get(), "could not give back a hold this checkout will not use; it lapses by itself");
+        }
+    }
+
     /// A lapsed founding hold whose Checkout Session Stripe says was paid keeps its spot (for
     /// [`LATE_PAYMENT_HOLD`], while its late webhook comes and confirms it) instead of going to
     /// the next visitor. One Stripe request; if Stripe cannot say, the spot goes as before (and a
@@ -461,23 +482,8 @@ impl CreateCheckout {
             match self.known_customer(&order.email).await {
                 Ok(customer) => customer,
                 Err(refused) => {
-                    if let Some((spot, hold_ref, true, slot)) = &hold {
-                        if let Err(err) = self
-                            .store
-                            .release_founding_hold(
-                                &order.email,
-                                *spot,
-                                hold_ref,
-                                slot.as_ref(),
-                                None,
-                                None,
-                                now,
-                            )
-                            .await
-                        {
-                            tracing::error!(error = %err, spot = spot.get(), "could not release the hold of a refused checkout; it lapses by itself");
-                        }
-                    }
+                    self.give_back_new_hold(&order.email, hold.as_ref(), now)
+                        .await;
                     return Err(refused);
                 }
             }
@@ -519,27 +525,8 @@ impl CreateCheckout {
         {
             Ok(session) => session,
             Err(err) => {
-                if let Some((spot, hold_ref, true, slot)) = &hold {
-                    // The spot was taken for this checkout only: give it back.
-                    match self
-                        .store
-                        .release_founding_hold(
-                            &order.email,
-                            *spot,
-                            hold_ref,
-                            slot.as_ref(),
-                            None,
-                            None,
-                            now,
-                        )
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(release_err) => {
-                            tracing::error!(error = %release_err, spot = spot.get(), "could not release the hold after Stripe failed; it lapses by itself")
-                        }
-                    }
-                }
+                self.give_back_new_hold(&order.email, hold.as_ref(), now)
+                    .await;
                 return Err(ApiError::Upstream(format!("Stripe checkout failed: {err}")));
             }
         };

@@ -495,17 +495,11 @@ impl SalesStore {
                     }
                     // The client's slot lasts as long as the hold it counts.
                     if let Some(slot) = slot.as_ref().filter(|_| extend_slot) {
-                        let mut expr = UpdateExpr::default();
-                        expr.set("expires_at", n(expires_at.unix_timestamp()));
+                        let (pk, sk) = slot_key(slot);
+                        let keep = HoldChange::Keep { until: expires_at };
                         write.push(
                             Part::ClientSlot,
-                            self.held_update(
-                                &keys::client(&slot.client_id),
-                                &keys::client_slot_sk(slot.slot),
-                                expr,
-                                hold_ref,
-                                None,
-                            )?,
+                            self.held_update(&pk, &sk, keep.expr(), hold_ref, None)?,
                         );
                     }
                     match self.write(&mut attempts, &write).await? {
@@ -716,20 +710,7 @@ impl SalesStore {
                 None,
             )?,
         );
-        let mut attempts = Attempts::new("record_hold_session");
-        loop {
-            attempts.next().await?;
-            match self.write(&mut attempts, &write).await? {
-                Outcome::Written => return Ok(true),
-                Outcome::Failed(_) => return Ok(false),
-                Outcome::Retry(_) => {}
-                Outcome::Duplicate | Outcome::InProgress => {
-                    return Err(StoreError::Rejected(
-                        "a session record has no delivery".into(),
-                    ))
-                }
-            }
-        }
+        self.write_once_decided("record_hold_session", &write).await
     }
 
     /// The part that takes a client's hold slot: on the condition that it is free (never used,
@@ -750,6 +731,19 @@ impl SalesStore {
             .set("hold_ref", s(hold_ref.as_str()))
             .set("expires_at", n(expires_at.unix_timestamp()))
             .set("held_at", s(time_format::to_sortable(now)));
+        let (pk, sk) = slot_key(slot);
+        self.free_update(&pk, &sk, expr, now)
+    }
+
+    /// An update to a spot, founder or slot item, on the condition that it is free at `now`
+    /// (never written, released, or held past its time).
+    fn free_update(
+        &self,
+        pk: &str,
+        sk: &str,
+        expr: UpdateExpr,
+        now: OffsetDateTime,
+    ) -> Result<TransactWriteItem, StoreError> {
         let (expression, mut names, mut values) = expr.build();
         names.insert("#state".into(), "state".into());
         values.insert(":free".into(), s(STATE_FREE));
@@ -757,8 +751,8 @@ impl SalesStore {
         values.insert(":now".into(), n(now.unix_timestamp()));
         update_item(
             self.table_name(),
-            &keys::client(&slot.client_id),
-            &keys::client_slot_sk(slot.slot),
+            pk,
+            sk,
             expression,
             FREE_CONDITION.to_owned(),
             names,
@@ -772,15 +766,9 @@ impl SalesStore {
         slot: &HoldSlot,
         hold_ref: &HoldRef,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut expr = UpdateExpr::default();
-        expr.set("state", s(STATE_FREE)).remove("expires_at");
-        self.held_update(
-            &keys::client(&slot.client_id),
-            &keys::client_slot_sk(slot.slot),
-            expr,
-            hold_ref,
-            None,
-        )
+        let (pk, sk) = slot_key(slot);
+        let release = HoldChange::Release { lapsed_by: None };
+        self.held_update(&pk, &sk, release.expr(), hold_ref, None)
     }
 
     /// One side of a hold: the spot item or the founder item, on the condition that it is free.
@@ -810,20 +798,7 @@ impl SalesStore {
             .remove("session_id")
             .remove("checkout_url")
             .remove("session_expires_at");
-        let (expression, mut names, mut values) = expr.build();
-        names.insert("#state".into(), "state".into());
-        values.insert(":free".into(), s(STATE_FREE));
-        values.insert(":held".into(), s(STATE_HELD));
-        values.insert(":now".into(), n(now.unix_timestamp()));
-        update_item(
-            self.table_name(),
-            pk,
-            sk,
-            expression,
-            FREE_CONDITION.to_owned(),
-            names,
-            values,
-        )
+        self.free_update(pk, sk, expr, now)
     }
 
     /// A spot item and the founder item of an e-mail, as stored: two GetItems (only on the rare
@@ -1036,10 +1011,7 @@ impl SalesStore {
                 );
             }
             if let Some(slot) = slot.filter(|_| with_slot) {
-                let (pk, sk) = (
-                    keys::client(&slot.client_id),
-                    keys::client_slot_sk(slot.slot),
-                );
+                let (pk, sk) = slot_key(slot);
                 write.push(
                     Part::ClientSlot,
                     self.held_update(&pk, &sk, change.expr(), hold_ref, None)?,
@@ -1120,6 +1092,14 @@ fn hold_keys(spot: SpotNumber, email: &EmailAddress) -> [(Part, String, String);
             keys::FOUNDER_SK.to_owned(),
         ),
     ]
+}
+
+/// A client hold slot's key.
+fn slot_key(slot: &HoldSlot) -> (String, String) {
+    (
+        keys::client(&slot.client_id),
+        keys::client_slot_sk(slot.slot),
+    )
 }
 
 /// Spot numbers free at `now`, stored or not.

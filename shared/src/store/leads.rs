@@ -351,19 +351,12 @@ impl SalesStore {
             Part::Lead,
             TransactWriteItem::builder().update(update).build(),
         );
-        let mut attempts = Attempts::new("record_standard_session");
-        loop {
-            attempts.next().await?;
-            match self.write(&mut attempts, &write).await? {
-                Outcome::Written => return Ok(()),
-                Outcome::Failed(_) => return Err(StoreError::LeadNotFound),
-                Outcome::Retry(_) => {}
-                Outcome::Duplicate | Outcome::InProgress => {
-                    return Err(StoreError::Rejected(
-                        "a session record has no delivery".into(),
-                    ))
-                }
-            }
+        match self
+            .write_once_decided("record_standard_session", &write)
+            .await?
+        {
+            true => Ok(()),
+            false => Err(StoreError::LeadNotFound),
         }
     }
 

@@ -323,6 +323,29 @@ where
 }
 
 impl SalesStore {
+    /// Sends a write that carries no delivery and needs nothing read again when a condition
+    /// fails: `true` written, `false` a condition failed; conflicts and throttles are retried.
+    pub(crate) async fn write_once_decided(
+        &self,
+        operation: &'static str,
+        write: &Write,
+    ) -> Result<bool, StoreError> {
+        let mut attempts = Attempts::new(operation);
+        loop {
+            attempts.next().await?;
+            match self.write(&mut attempts, write).await? {
+                Outcome::Written => return Ok(true),
+                Outcome::Failed(_) => return Ok(false),
+                Outcome::Retry(_) => {}
+                Outcome::Duplicate | Outcome::InProgress => {
+                    return Err(StoreError::Rejected(format!(
+                        "{operation}: a write without a delivery met a delivery record"
+                    )))
+                }
+            }
+        }
+    }
+
     /// Whether a delivery was applied (its ledger record is `done`): `salesctl reconcile
     /// --dry-run` tells apart what a replay would change. One GetItem.
     pub async fn delivery_recorded(&self, delivery: &DeliveryKey) -> Result<bool, StoreError> {

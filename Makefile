@@ -175,6 +175,7 @@ send-webhook: ## a signed webhook to make dev's functions: PROVIDER=cal|calendly
 		echo "        calendly: invitee.created invitee.canceled invitee.canceled.rescheduled invitee.created.rescheduled"; \
 		echo "        stripe: checkout.session.completed checkout.session.expired customer.subscription.updated"; \
 		echo "                customer.subscription.deleted invoice.paid invoice.payment_failed"; \
+		echo "                charge.succeeded charge.refunded charge.dispute.created charge.dispute.closed"; \
 		echo "more options: $(PYTHON) infra/local/send_webhook.py --help"; \
 		exit 2; \
 	fi

@@ -106,7 +106,7 @@ pub enum Command {
     #[command(display_order = 11)]
     Waitlist(Output),
 
-    /// Founding spots: members, live holds, remaining
+    /// Founding spots: every spot's state (member, lapsed until, held until, free) and the count
     #[command(display_order = 12)]
     Spots(Output),
 

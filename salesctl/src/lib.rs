@@ -377,14 +377,33 @@ impl Context<'_> {
                 }
             }
             Command::Spots(Output { json }) => {
-                let tally = store.founding_tally(self.now).await?;
+                let spots = store.founding_spot_items().await?;
+                let tally = sales::domain::FoundingTally::count(&spots, self.now);
+                let statuses = sales::domain::spot_statuses(&spots, self.now);
                 if json {
-                    print_json(&tally);
+                    print_json(&json!({ "tally": tally, "spots": statuses }));
                 } else {
                     println!(
-                        "{} of {} founding spots left ({} members, {} held)",
-                        tally.remaining, tally.total, tally.members, tally.held
+                        "{} of {} founding spots left ({} members, {} held, {} kept for lapsed members)",
+                        tally.remaining, tally.total, tally.members, tally.held, tally.reserved
                     );
+                    println!("{:>4}  {:<8} {:<32} until", "spot", "state", "email");
+                    for status in &statuses {
+                        let state = serde_json::to_value(status.state)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        println!(
+                            "{:>4}  {:<8} {:<32} {}",
+                            status.spot.get(),
+                            state,
+                            or_dash(status.email.as_ref().map(|e| e.as_str())),
+                            status
+                                .until
+                                .map(|at| self.zone.show(at))
+                                .unwrap_or_else(|| "-".into())
+                        );
+                    }
                 }
             }
             Command::Reconcile {
@@ -626,6 +645,24 @@ impl Context<'_> {
                 change.to.as_str(),
                 change.cause
             );
+        }
+        if !detail.membership.is_empty() {
+            println!("\nfounding membership");
+            for entry in &detail.membership {
+                let until = entry
+                    .until
+                    .map(|until| format!(" (spot kept until {})", self.zone.show(until)))
+                    .unwrap_or_default();
+                println!(
+                    "  {}  spot {} {}{}: {}  {}",
+                    self.zone.show(entry.at),
+                    entry.spot,
+                    entry.change.as_str(),
+                    until,
+                    entry.reason,
+                    entry.cause
+                );
+            }
         }
         println!("\nbookings");
         for booking in &detail.bookings {

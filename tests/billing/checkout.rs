@@ -528,7 +528,7 @@ async fn founding_spots_answers_with_cors_and_caches_per_instance() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"total": 20, "remaining": 20, "members": 0, "held": 0, "discount_percent": 40, "waitlist_open": false})
+        json!({"total": 20, "remaining": 20, "members": 0, "held": 0, "reserved": 0, "discount_percent": 40, "waitlist_open": false})
     );
 
     // A hold taken now is not seen by this instance until its cached copy is 5 s old: the

@@ -2,6 +2,7 @@
 //! the local DynamoDB server and a Stripe API faked at the HTTP level.
 
 mod checkout;
+mod membership;
 mod webhook;
 
 use sales::domain::signature::timestamped_header;

@@ -188,7 +188,22 @@ async fn founding_members_and_the_waitlist_from_the_terminal() {
     assert_eq!(waitlist["waitlist"][0]["email"], "w1@example.com");
     assert_eq!(waitlist["waitlist"][0]["position"], 1);
     let spots = salesctl(&table, &["spots", "--json"]).json();
-    assert_eq!(spots["remaining"], 18);
+    assert_eq!(spots["tally"]["remaining"], 18);
+    let states: Vec<&str> = spots["spots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|spot| spot["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.len(), 20);
+    assert_eq!(states.iter().filter(|s| **s == "member").count(), 2);
+    let text = salesctl(&table, &["spots"]);
+    assert!(
+        text.stdout.contains("18 of 20 founding spots left")
+            && text.stdout.contains("m1@example.com"),
+        "{}",
+        text.stdout
+    );
     table.drop_table().await;
 }
 

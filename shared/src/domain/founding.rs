@@ -27,6 +27,11 @@ pub const HOLD_GRACE: Duration = Duration::minutes(5);
 /// (a delayed method such as BECS Direct Debit settles in up to a few business days).
 pub const ASYNC_PAYMENT_HOLD: Duration = Duration::days(7);
 
+/// How long a founding member whose subscription ended keeps their spot: a founding checkout
+/// with their e-mail within this time gets the same spot at the founding price; after it, the
+/// spot returns to the pool.
+pub const LAPSED_MEMBERSHIP_KEPT: Duration = Duration::days(30);
+
 /// The times of a founding checkout: when Stripe closes the session, and when the spot is freed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HoldWindow {
@@ -182,33 +187,262 @@ impl SpotState {
     }
 }
 
+/// Why a spot is kept for one e-mail while it is not held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationKind {
+    /// The e-mail's founding membership lapsed (its subscription ended): the same spot is theirs
+    /// again if they check out before `until`.
+    Lapsed,
+}
+
+impl ReservationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReservationKind::Lapsed => "lapsed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "lapsed" => Some(ReservationKind::Lapsed),
+            _ => None,
+        }
+    }
+}
+
+/// A spot kept for one e-mail until `until`: no one else's checkout sees it as free before then
+/// (a hold by that e-mail keeps the reservation; a payment ends it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reservation {
+    pub email: EmailAddress,
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+    pub kind: ReservationKind,
+}
+
+impl Reservation {
+    pub fn is_live_at(&self, now: OffsetDateTime) -> bool {
+        self.until > now
+    }
+
+    /// Whether this reservation keeps `email` from taking the spot at `now`.
+    pub fn excludes(&self, email: &EmailAddress, now: OffsetDateTime) -> bool {
+        self.is_live_at(now) && &self.email != email
+    }
+}
+
+/// A spot as stored: its state and any reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundingSpot {
+    pub spot: SpotNumber,
+    pub state: SpotState,
+    pub reservation: Option<Reservation>,
+}
+
+impl FoundingSpot {
+    /// Whether a hold by `email` may take this spot at `now`.
+    pub fn is_free_for(&self, email: &EmailAddress, now: OffsetDateTime) -> bool {
+        self.state.is_free_at(now)
+            && !self
+                .reservation
+                .as_ref()
+                .is_some_and(|reservation| reservation.excludes(email, now))
+    }
+
+    /// The live reservation at `now`, on a spot that is not a membership or a live hold.
+    pub fn reserved_at(&self, now: OffsetDateTime) -> Option<&Reservation> {
+        self.reservation
+            .as_ref()
+            .filter(|reservation| reservation.is_live_at(now) && self.state.is_free_at(now))
+    }
+
+    /// What the sales team sees of the spot at `now`.
+    pub fn status_at(&self, now: OffsetDateTime) -> SpotStatus {
+        let (state, email, lead_id, until) = match &self.state {
+            SpotState::Member(member) => (
+                SpotStatusKind::Member,
+                Some(member.email.clone()),
+                Some(member.lead_id.clone()),
+                None,
+            ),
+            SpotState::Held {
+                email,
+                lead_id,
+                expires_at,
+                ..
+            } if *expires_at > now => (
+                SpotStatusKind::Held,
+                Some(email.clone()),
+                Some(lead_id.clone()),
+                Some(*expires_at),
+            ),
+            _ => match self.reserved_at(now) {
+                Some(reservation) => (
+                    match reservation.kind {
+                        ReservationKind::Lapsed => SpotStatusKind::Lapsed,
+                    },
+                    Some(reservation.email.clone()),
+                    None,
+                    Some(reservation.until),
+                ),
+                None => (SpotStatusKind::Free, None, None, None),
+            },
+        };
+        SpotStatus {
+            spot: self.spot,
+            state,
+            email,
+            lead_id,
+            until,
+        }
+    }
+}
+
+/// A spot's state as `GET /founding/spots` and `salesctl spots` show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpotStatusKind {
+    Member,
+    /// A former member's spot, kept for them until `until`.
+    Lapsed,
+    Held,
+    Free,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpotStatus {
+    pub spot: SpotNumber,
+    pub state: SpotStatusKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailAddress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead_id: Option<LeadId>,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub until: Option<OffsetDateTime>,
+}
+
+/// All 20 spots' statuses at `now`, in spot order (spots never stored are free).
+pub fn spot_statuses(stored: &[FoundingSpot], now: OffsetDateTime) -> Vec<SpotStatus> {
+    SpotNumber::all()
+        .map(
+            |number| match stored.iter().find(|spot| spot.spot == number) {
+                Some(spot) => spot.status_at(now),
+                None => SpotStatus {
+                    spot: number,
+                    state: SpotStatusKind::Free,
+                    email: None,
+                    lead_id: None,
+                    until: None,
+                },
+            },
+        )
+        .collect()
+}
+
+/// How a founding membership changed after it was confirmed (each change is a history entry on
+/// the member's lead and a metric).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipChange {
+    /// The subscription ended: the spot is kept for the member until the lapse ends.
+    Lapsed,
+    /// A full refund or a lost dispute: the spot returned to the pool at once.
+    Revoked,
+}
+
+impl MembershipChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MembershipChange::Lapsed => "lapsed",
+            MembershipChange::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "lapsed" => Some(MembershipChange::Lapsed),
+            "revoked" => Some(MembershipChange::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// What revoking an e-mail's founding membership does, decided from the spot it is (or was) the
+/// member of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokePlan {
+    /// The e-mail is the member of `spot`: the spot and the founder item go back to the pool.
+    Member { spot: SpotNumber },
+    /// The membership lapsed and the spot is still kept for the e-mail: the reservation ends.
+    Lapsed { spot: SpotNumber },
+    /// Nothing to revoke (never a member, revoked before, or the lapse ran out).
+    Nothing,
+}
+
+/// Decides a revocation from the founder item's spot (as stored) and the e-mail.
+pub fn decide_revocation(
+    email: &EmailAddress,
+    spot: Option<&FoundingSpot>,
+    now: OffsetDateTime,
+) -> RevokePlan {
+    let Some(spot) = spot else {
+        return RevokePlan::Nothing;
+    };
+    match &spot.state {
+        SpotState::Member(member) if &member.email == email => {
+            RevokePlan::Member { spot: spot.spot }
+        }
+        _ => match &spot.reservation {
+            Some(Reservation {
+                email: kept_for,
+                until,
+                kind: ReservationKind::Lapsed,
+            }) if kept_for == email && *until > now => RevokePlan::Lapsed { spot: spot.spot },
+            _ => RevokePlan::Nothing,
+        },
+    }
+}
+
 /// The founding-spot figures the landing page shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FoundingTally {
     pub total: u8,
     pub members: u8,
     pub held: u8,
+    /// Spots kept for one person (a lapsed membership), not free to anyone else.
+    pub reserved: u8,
     pub remaining: u8,
 }
 
 impl FoundingTally {
-    /// `remaining = 20 − members − live holds`; spots never stored count as free.
-    pub fn count<'a>(spots: impl IntoIterator<Item = &'a SpotState>, now: OffsetDateTime) -> Self {
-        let (mut members, mut held) = (0u8, 0u8);
+    /// `remaining = 20 − members − live holds − live reservations`; spots never stored count
+    /// as free.
+    pub fn count<'a>(
+        spots: impl IntoIterator<Item = &'a FoundingSpot>,
+        now: OffsetDateTime,
+    ) -> Self {
+        let (mut members, mut held, mut reserved) = (0u8, 0u8, 0u8);
         for spot in spots {
-            match spot {
+            match &spot.state {
                 SpotState::Member(_) => members += 1,
-                SpotState::Held { .. } if !spot.is_free_at(now) => held += 1,
+                SpotState::Held { .. } if !spot.state.is_free_at(now) => held += 1,
+                _ if spot.reserved_at(now).is_some() => reserved += 1,
                 _ => {}
             }
         }
         let members = members.min(FOUNDING_SPOTS);
         let held = held.min(FOUNDING_SPOTS - members);
+        let reserved = reserved.min(FOUNDING_SPOTS - members - held);
         FoundingTally {
             total: FOUNDING_SPOTS,
             members,
             held,
-            remaining: FOUNDING_SPOTS - members - held,
+            reserved,
+            remaining: FOUNDING_SPOTS - members - held - reserved,
         }
     }
 }
@@ -388,13 +622,21 @@ mod tests {
 
     #[test]
     fn tally_counts_members_and_live_holds_only() {
-        let spots = vec![
+        let spots: Vec<FoundingSpot> = [
             member(1),
             member(2),
             held(NOW + Duration::minutes(5)),
             held(NOW - Duration::seconds(1)),
             SpotState::Free,
-        ];
+        ]
+        .into_iter()
+        .zip(1..)
+        .map(|(state, n)| FoundingSpot {
+            spot: SpotNumber::new(n).unwrap(),
+            state,
+            reservation: None,
+        })
+        .collect();
         let tally = FoundingTally::count(&spots, NOW);
         assert_eq!(
             tally,
@@ -402,10 +644,120 @@ mod tests {
                 total: 20,
                 members: 2,
                 held: 1,
+                reserved: 0,
                 remaining: 17
             }
         );
         assert_eq!(FoundingTally::count(&[], NOW).remaining, 20);
+    }
+
+    #[test]
+    fn a_lapsed_membership_keeps_its_spot_for_its_member_only_until_the_lapse_ends() {
+        let former = EmailAddress::parse("m@example.com").unwrap();
+        let other = EmailAddress::parse("o@example.com").unwrap();
+        let until = NOW + LAPSED_MEMBERSHIP_KEPT;
+        let spot = FoundingSpot {
+            spot: SpotNumber::new(4).unwrap(),
+            state: SpotState::Free,
+            reservation: Some(Reservation {
+                email: former.clone(),
+                until,
+                kind: ReservationKind::Lapsed,
+            }),
+        };
+        assert!(spot.is_free_for(&former, NOW));
+        assert!(!spot.is_free_for(&other, NOW));
+        assert!(spot.is_free_for(&other, until), "free to all once it ends");
+        let status = spot.status_at(NOW);
+        assert_eq!(
+            (status.state, status.email.as_ref(), status.until),
+            (SpotStatusKind::Lapsed, Some(&former), Some(until))
+        );
+        assert_eq!(spot.status_at(until).state, SpotStatusKind::Free);
+        let tally = FoundingTally::count([&spot], NOW);
+        assert_eq!((tally.reserved, tally.remaining), (1, 19));
+        assert_eq!(FoundingTally::count([&spot], until).remaining, 20);
+
+        // The former member's own hold on it: held (counted once), and past the hold's time the
+        // spot is still theirs until the lapse ends.
+        let rejoining = FoundingSpot {
+            state: SpotState::Held {
+                email: former.clone(),
+                lead_id: LeadId::generate(),
+                hold_ref: HoldRef::generate(),
+                expires_at: NOW + Duration::minutes(30),
+            },
+            ..spot.clone()
+        };
+        let tally = FoundingTally::count([&rejoining], NOW);
+        assert_eq!((tally.held, tally.reserved, tally.remaining), (1, 0, 19));
+        let after_hold = NOW + Duration::hours(1);
+        assert_eq!(
+            rejoining.status_at(after_hold).state,
+            SpotStatusKind::Lapsed
+        );
+        assert!(!rejoining.is_free_for(&other, after_hold));
+        assert!(rejoining.is_free_for(&former, after_hold));
+
+        let statuses = spot_statuses(std::slice::from_ref(&spot), NOW);
+        assert_eq!(statuses.len(), 20);
+        assert_eq!(statuses[3].state, SpotStatusKind::Lapsed);
+        assert!(statuses
+            .iter()
+            .enumerate()
+            .all(|(i, s)| i == 3 || s.state == SpotStatusKind::Free));
+        assert_eq!(
+            serde_json::to_value(&statuses[3]).unwrap(),
+            serde_json::json!({"spot": 4, "state": "lapsed", "email": "m@example.com", "until": "2026-12-25T10:00:00Z"})
+        );
+    }
+
+    #[test]
+    fn revocation_frees_a_membership_or_ends_a_lapse_and_nothing_else() {
+        let email = EmailAddress::parse("m@example.com").unwrap();
+        let stored = |state: SpotState, reservation: Option<Reservation>| FoundingSpot {
+            spot: SpotNumber::new(4).unwrap(),
+            state,
+            reservation,
+        };
+        let four = SpotNumber::new(4).unwrap();
+        assert_eq!(
+            decide_revocation(&email, Some(&stored(member(4), None)), NOW),
+            RevokePlan::Member { spot: four }
+        );
+        let lapse = |until| Reservation {
+            email: email.clone(),
+            until,
+            kind: ReservationKind::Lapsed,
+        };
+        assert_eq!(
+            decide_revocation(
+                &email,
+                Some(&stored(
+                    SpotState::Free,
+                    Some(lapse(NOW + Duration::days(1)))
+                )),
+                NOW
+            ),
+            RevokePlan::Lapsed { spot: four }
+        );
+        for nothing in [
+            None,
+            Some(stored(SpotState::Free, None)),
+            Some(stored(SpotState::Free, Some(lapse(NOW)))),
+            Some(stored(held(NOW + Duration::minutes(3)), None)),
+        ] {
+            assert_eq!(
+                decide_revocation(&email, nothing.as_ref(), NOW),
+                RevokePlan::Nothing
+            );
+        }
+        // Someone else's membership is not this e-mail's to lose.
+        let other = EmailAddress::parse("x@example.com").unwrap();
+        assert_eq!(
+            decide_revocation(&other, Some(&stored(member(4), None)), NOW),
+            RevokePlan::Nothing
+        );
     }
 
     #[test]

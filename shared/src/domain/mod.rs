@@ -20,9 +20,11 @@ pub use client::{Client, HoldSlot, DEFAULT_HOLDS_PER_CLIENT};
 pub use deal_edit::{parse_date_or_time, parse_deal_edit, FieldError};
 pub use email::{EmailAddress, EmailError};
 pub use founding::{
-    choose_spot, decide_confirmation, ConfirmPlan, FounderIs, FoundingBenefits, FoundingMember,
-    FoundingTally, HoldRef, HoldWindow, SpotNumber, SpotState, StoredHold, ASYNC_PAYMENT_HOLD,
-    CHECKOUT_LIFETIME, FOUNDING_DISCOUNT_PERCENT, FOUNDING_SPOTS, HOLD_GRACE,
+    choose_spot, decide_confirmation, decide_revocation, spot_statuses, ConfirmPlan, FounderIs,
+    FoundingBenefits, FoundingMember, FoundingSpot, FoundingTally, HoldRef, HoldWindow,
+    MembershipChange, Reservation, ReservationKind, RevokePlan, SpotNumber, SpotState, SpotStatus,
+    SpotStatusKind, StoredHold, ASYNC_PAYMENT_HOLD, CHECKOUT_LIFETIME, FOUNDING_DISCOUNT_PERCENT,
+    FOUNDING_SPOTS, HOLD_GRACE, LAPSED_MEMBERSHIP_KEPT,
 };
 pub use lead::{Lead, LeadBilling, LeadId, LeadRef, LeadSource, NewLead};
 pub use pipeline::{

@@ -21,6 +21,8 @@ pub struct FoundingSpotsBody {
     pub remaining: u8,
     pub members: u8,
     pub held: u8,
+    /// Kept for one person (a lapsed founding member's spot): not free to anyone else.
+    pub reserved: u8,
     pub discount_percent: u8,
     /// True when every spot is taken: new visitors join the waitlist.
     pub waitlist_open: bool,
@@ -33,6 +35,7 @@ impl From<FoundingTally> for FoundingSpotsBody {
             remaining: tally.remaining,
             members: tally.members,
             held: tally.held,
+            reserved: tally.reserved,
             discount_percent: FOUNDING_DISCOUNT_PERCENT,
             waitlist_open: tally.remaining == 0,
         }

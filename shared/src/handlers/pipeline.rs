@@ -8,6 +8,7 @@
 //! | `POST /pipeline/leads` | `{email, name?, company?, source?}` → 201 new, 200 existing |
 //! | `PATCH /pipeline/leads/{lead_id}` | `{version, stage?, next_action?, next_action_date?, assigned_to?, deal_value_aud?, probability?}` |
 //! | `GET /founding/members`, `GET /founding/waitlist` | in spot / position order |
+//! | `GET /founding/spots` | every spot's state: member, lapsed (kept for its former member until …), held (until …), free; and the tally |
 //! | `GET /founding/holds` | live holds: spot, e-mail, client address, held since / until, session |
 //! | `POST /founding/holds/{spot}/release` | releases that spot's live hold (and its client's slot); 404 when none |
 //!
@@ -193,6 +194,13 @@ impl PipelineApi {
             }
             [.., "founding", "waitlist"] if method == Method::GET => {
                 ok(json!({"waitlist": self.store.waitlist().await?}))
+            }
+            [.., "founding", "spots"] if method == Method::GET => {
+                let now = self.clock.now();
+                let spots = self.store.founding_spot_items().await?;
+                let tally = crate::domain::FoundingTally::count(&spots, now);
+                let statuses = crate::domain::spot_statuses(&spots, now);
+                ok(json!({"tally": tally, "spots": statuses}))
             }
             [.., "founding", "holds"] if method == Method::GET => {
                 ok(json!({"holds": self.store.live_holds(self.clock.now()).await?}))

@@ -11,7 +11,7 @@ use crate::domain::signature::{verify_timestamped, STRIPE_TOLERANCE_SECONDS};
 use crate::domain::time_format;
 use crate::domain::{
     Cause, EmailAddress, HoldRef, HoldSlot, LeadId, LeadSource, NewLead, SpotNumber,
-    ASYNC_PAYMENT_HOLD, HOLD_GRACE,
+    ASYNC_PAYMENT_HOLD, HOLD_GRACE, LAPSED_MEMBERSHIP_KEPT,
 };
 use crate::handlers::delivery::{answer_once, effect};
 use crate::lambda::clock::Clock;
@@ -19,11 +19,11 @@ use crate::lambda::http::{body_bytes, header, json_response, ApiError, HttpRespo
 use crate::lambda::secrets::WebhookSecrets;
 use crate::lambda::telemetry::emit_count_metric;
 use crate::providers::stripe_events::{
-    CheckoutSessionObject, EventKind, InvoiceObject, StripeEvent,
+    ChargeObject, CheckoutSessionObject, EventKind, InvoiceObject, StripeEvent, SubscriptionObject,
 };
 use crate::store::{
-    CheckoutPayment, ConfirmOutcome, DeliveryKey, FoundingPayment, InvoiceRecord, Once, Recorded,
-    ReleaseOutcome, StoreError, SubscriptionState,
+    ChargeRecord, CheckoutPayment, ConfirmOutcome, DeliveryKey, FoundingPayment, InvoiceRecord,
+    MembershipOutcome, Once, Recorded, ReleaseOutcome, StoreError, SubscriptionState,
 };
 use crate::SalesStore;
 
@@ -128,6 +128,14 @@ impl StripeWebhook {
                 deleted,
                 subscription,
             } => {
+                // A founding membership lives by its subscription: its end lapses it (the spot
+                // kept for the member for 30 days). Idempotent by its conditions, so it goes
+                // before the record that carries the delivery.
+                let lapsed = if *deleted {
+                    self.lapse_membership(event, subscription).await?
+                } else {
+                    false
+                };
                 let state = SubscriptionState {
                     customer: subscription.customer.clone(),
                     subscription: subscription.id.clone(),
@@ -145,6 +153,7 @@ impl StripeWebhook {
                     .record_subscription(&state, key, now)
                     .await?
                     .map(|recorded| match recorded {
+                        _ if lapsed => "founding_membership_lapsed",
                         Recorded::Applied => "subscription_recorded",
                         Recorded::Stale => "subscription_event_older_than_stored",
                     })
@@ -193,8 +202,160 @@ impl StripeWebhook {
                 }
                 once
             }
+            EventKind::ChargeSucceeded(charge) => match &charge.customer {
+                Some(customer) => self
+                    .store
+                    .record_charge(&charge_record(event, charge, customer), key, now)
+                    .await?
+                    .map(|()| "charge_recorded"),
+                None => self
+                    .store
+                    .record_delivery(key, now)
+                    .await?
+                    .map(|()| "charge_without_customer"),
+            },
+            EventKind::ChargeRefunded(charge) if !charge.refunded => {
+                // A partial refund: the membership stands.
+                self.store
+                    .record_delivery(key, now)
+                    .await?
+                    .map(|()| "partial_refund_recorded")
+            }
+            EventKind::ChargeRefunded(charge) => {
+                let member = match &charge.customer {
+                    Some(customer) => self.member_of_customer(customer).await?,
+                    None => None,
+                };
+                self.revoke(event, member, "full refund", "refund_recorded", key)
+                    .await?
+            }
+            EventKind::DisputeClosed(dispute) if dispute.status.as_deref() == Some("lost") => {
+                let customer = match &dispute.charge {
+                    Some(charge) => self.store.charge_customer(charge).await?,
+                    None => None,
+                };
+                let member = match &customer {
+                    Some(customer) => self.member_of_customer(customer).await?,
+                    None => None,
+                };
+                if customer.is_none() {
+                    // The charge's customer was never recorded (a charge from before
+                    // `charge.succeeded` was handled, or its event lost): a person checks.
+                    let charge = dispute.charge.as_deref().unwrap_or("unknown");
+                    tracing::error!(dispute = %dispute.id, charge, "a dispute was lost on a charge of no known customer; check for a founding membership to revoke");
+                    emit_count_metric(
+                        "DisputeLostUnmatched",
+                        &[("dispute", &dispute.id), ("charge", charge)],
+                    );
+                }
+                self.revoke(event, member, "dispute lost", "dispute_lost", key)
+                    .await?
+            }
+            EventKind::DisputeClosed(dispute) => {
+                tracing::info!(dispute = %dispute.id, status = dispute.status.as_deref().unwrap_or("unknown"), "a dispute closed");
+                self.store
+                    .record_delivery(key, now)
+                    .await?
+                    .map(|()| "dispute_closed")
+            }
             EventKind::Ignored(_) => Once::Applied("ignored"),
         })
+    }
+
+    /// The lead and e-mail a Stripe customer paid for, if the table knows them.
+    async fn member_of_customer(
+        &self,
+        customer: &str,
+    ) -> Result<Option<(LeadId, EmailAddress)>, ApiError> {
+        let Some(lead_id) = self.store.lead_id_by_customer(customer).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .lead(&lead_id)
+            .await?
+            .map(|lead| (lead.id, lead.email)))
+    }
+
+    /// A subscription ended: the founding membership it paid for (if any) lapses, its spot kept
+    /// for the member until 30 days after the end. Whether a membership lapsed now.
+    async fn lapse_membership(
+        &self,
+        event: &StripeEvent,
+        subscription: &SubscriptionObject,
+    ) -> Result<bool, ApiError> {
+        let Some((lead, email)) = self.member_of_customer(&subscription.customer).await? else {
+            return Ok(false);
+        };
+        let ended = subscription
+            .ended_at
+            .and_then(time_format::from_unix)
+            .or_else(|| time_format::from_unix(event.created))
+            .unwrap_or_else(|| self.clock.now());
+        let until = ended + LAPSED_MEMBERSHIP_KEPT;
+        let outcome = self
+            .store
+            .lapse_membership(
+                &email,
+                &lead,
+                &subscription.id,
+                until,
+                &Cause::stripe_event(&event.id),
+                self.clock.now(),
+            )
+            .await?;
+        let MembershipOutcome::Changed { spot } = outcome else {
+            return Ok(false);
+        };
+        tracing::warn!(email = %email.masked(), spot = spot.get(), until = %time_format::to_sortable(until), "founding membership lapsed; the spot is kept for the member");
+        emit_count_metric(
+            "FoundingMembershipLapsed",
+            &[("lead_id", lead.as_str()), ("event", &event.id)],
+        );
+        Ok(true)
+    }
+
+    /// A full refund or a lost dispute: the member's founding membership (or the lapse kept for
+    /// them) is revoked at once, with the delivery's record. `unchanged`: the answer when there
+    /// is nothing to revoke.
+    async fn revoke(
+        &self,
+        event: &StripeEvent,
+        member: Option<(LeadId, EmailAddress)>,
+        reason: &str,
+        unchanged: &'static str,
+        key: &DeliveryKey,
+    ) -> Result<Once<&'static str>, ApiError> {
+        let now = self.clock.now();
+        let Some((lead, email)) = member else {
+            return Ok(self
+                .store
+                .record_delivery(key, now)
+                .await?
+                .map(|()| unchanged));
+        };
+        let once = self
+            .store
+            .revoke_membership(
+                &email,
+                &lead,
+                reason,
+                &Cause::stripe_event(&event.id),
+                Some(key),
+                now,
+            )
+            .await?;
+        Ok(once.map(|outcome| match outcome {
+            MembershipOutcome::Changed { spot } => {
+                tracing::error!(email = %email.masked(), spot = spot.get(), reason, "founding membership revoked; the spot is free again");
+                emit_count_metric(
+                    "FoundingMembershipRevoked",
+                    &[("lead_id", lead.as_str()), ("event", &event.id)],
+                );
+                "founding_membership_revoked"
+            }
+            MembershipOutcome::Unchanged => unchanged,
+        }))
     }
 
     async fn invoice(
@@ -437,6 +598,16 @@ impl StripeWebhook {
         let effects = ["nothing_held", "hold_released", "hold_already_gone"];
         self.release_session_hold(session, delivery, lapsed_by, effects)
             .await
+    }
+}
+
+fn charge_record(event: &StripeEvent, charge: &ChargeObject, customer: &str) -> ChargeRecord {
+    ChargeRecord {
+        charge: charge.id.clone(),
+        customer: customer.to_owned(),
+        amount: charge.amount,
+        currency: charge.currency.clone(),
+        event_created: event.created,
     }
 }
 

@@ -105,6 +105,8 @@ pub struct SubscriptionObject {
     pub items: Option<SubscriptionItems>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub metadata: HashMap<String, String>,
+    /// When the subscription ended (set once it is canceled).
+    pub ended_at: Option<i64>,
 }
 
 impl SubscriptionObject {
@@ -168,6 +170,21 @@ pub struct DisputeObject {
     pub status: Option<String>,
 }
 
+/// A charge (`charge.succeeded`, `charge.refunded`): whose, how much, how much refunded.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ChargeObject {
+    pub id: String,
+    pub customer: Option<String>,
+    pub amount: i64,
+    #[serde(default)]
+    pub amount_refunded: i64,
+    pub currency: String,
+    /// Whether the charge was refunded in full (a partial refund leaves it `false`).
+    #[serde(default)]
+    pub refunded: bool,
+    pub payment_intent: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     CheckoutCompleted(CheckoutSessionObject),
@@ -184,6 +201,12 @@ pub enum EventKind {
     InvoicePaymentFailed(InvoiceObject),
     /// A dispute was opened (`charge.dispute.created`): recorded and alarmed.
     DisputeOpened(DisputeObject),
+    /// A dispute ended (`charge.dispute.closed`): `status` `lost` revokes a founding membership.
+    DisputeClosed(DisputeObject),
+    /// A charge succeeded (`charge.succeeded`): its customer is recorded for later disputes.
+    ChargeSucceeded(ChargeObject),
+    /// A charge was refunded, in part or in full (`charge.refunded`).
+    ChargeRefunded(ChargeObject),
     /// Any other type: acknowledged and ignored.
     Ignored(String),
 }
@@ -196,7 +219,7 @@ pub struct StripeEvent {
 }
 
 /// The event types this system acts on (the webhook endpoint should subscribe to exactly these).
-pub const HANDLED_EVENT_TYPES: [&str; 9] = [
+pub const HANDLED_EVENT_TYPES: [&str; 12] = [
     "checkout.session.completed",
     "checkout.session.expired",
     "checkout.session.async_payment_succeeded",
@@ -206,6 +229,9 @@ pub const HANDLED_EVENT_TYPES: [&str; 9] = [
     "invoice.paid",
     "invoice.payment_failed",
     "charge.dispute.created",
+    "charge.dispute.closed",
+    "charge.succeeded",
+    "charge.refunded",
 ];
 
 fn object<T: serde::de::DeserializeOwned>(
@@ -253,6 +279,9 @@ impl StripeEvent {
                 EventKind::InvoicePaymentFailed(object(&kind, object_value)?)
             }
             "charge.dispute.created" => EventKind::DisputeOpened(object(&kind, object_value)?),
+            "charge.dispute.closed" => EventKind::DisputeClosed(object(&kind, object_value)?),
+            "charge.succeeded" => EventKind::ChargeSucceeded(object(&kind, object_value)?),
+            "charge.refunded" => EventKind::ChargeRefunded(object(&kind, object_value)?),
             _ => EventKind::Ignored(kind),
         };
         let event = StripeEvent {
@@ -289,9 +318,13 @@ impl StripeEvent {
                     invoice.subscription(),
                 ));
             }
-            EventKind::DisputeOpened(dispute) => {
+            EventKind::DisputeOpened(dispute) | EventKind::DisputeClosed(dispute) => {
                 ids.push(("data.object.id", Some(&dispute.id)));
                 ids.push(("data.object.charge", dispute.charge.as_deref()));
+            }
+            EventKind::ChargeSucceeded(charge) | EventKind::ChargeRefunded(charge) => {
+                ids.push(("data.object.id", Some(&charge.id)));
+                ids.push(("data.object.customer", charge.customer.as_deref()));
             }
             EventKind::Ignored(_) => {}
         }
@@ -374,6 +407,22 @@ mod tests {
                 .kind,
             EventKind::SubscriptionChanged { deleted: true, .. }
         ));
+
+        let closed = StripeEvent::parse(&fixture("evt_charge.dispute.closed.json")).unwrap();
+        assert!(matches!(closed.kind, EventKind::DisputeClosed(ref d)
+            if d.status.as_deref() == Some("lost") && d.charge.as_deref() == Some("ch_1SkqP3B7WZ01zgkWq7Rt2YuI")));
+        let succeeded = StripeEvent::parse(&fixture("evt_charge.succeeded.json")).unwrap();
+        assert!(matches!(succeeded.kind, EventKind::ChargeSucceeded(ref c)
+            if c.customer.as_deref() == Some("cus_TbQz3Xk2LmN8pA") && !c.refunded && c.amount == 2900));
+        let refunded = StripeEvent::parse(&fixture("evt_charge.refunded.json")).unwrap();
+        assert!(matches!(refunded.kind, EventKind::ChargeRefunded(ref c)
+            if c.refunded && c.amount_refunded == c.amount));
+        let deleted =
+            StripeEvent::parse(&fixture("evt_customer.subscription.deleted.json")).unwrap();
+        assert!(
+            matches!(deleted.kind, EventKind::SubscriptionChanged { ref subscription, .. }
+            if subscription.ended_at.is_some())
+        );
 
         let paid = StripeEvent::parse(&fixture("evt_invoice.paid.json")).unwrap();
         let EventKind::InvoicePaid(invoice) = paid.kind else {

@@ -265,6 +265,7 @@ impl SalesStore {
                     founding.hold_ref,
                     plan,
                     founding.company_name,
+                    payment.subscription,
                     now,
                 )?;
             }

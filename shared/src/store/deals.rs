@@ -124,6 +124,8 @@ fn filters_digest(
 pub struct LeadDetail {
     pub lead: Lead,
     pub history: Vec<StageChange>,
+    /// Founding membership changes after confirmation (lapsed, revoked), oldest first.
+    pub membership: Vec<super::membership::MembershipEntry>,
     pub bookings: Vec<Booking>,
     /// The booking that holds the deal in `demo_booked`, if any.
     pub demo_booking: Option<BookingRef>,
@@ -215,6 +217,7 @@ impl SalesStore {
         let mut lead = None;
         let mut demo_booking = None;
         let mut history = Vec::new();
+        let mut membership = Vec::new();
         let mut bookings = Vec::new();
         for item in &items {
             let sk = get_s(item, SK)?;
@@ -223,6 +226,8 @@ impl SalesStore {
                 demo_booking = opt_s(item, "demo_booking")?.and_then(BookingRef::parse_key);
             } else if sk.starts_with(keys::HISTORY_PREFIX) {
                 history.push(super::history::decode_history(item)?);
+            } else if sk.starts_with(super::membership::MEMBERSHIP_PREFIX) {
+                membership.push(super::membership::decode_membership_entry(item)?);
             } else if sk.starts_with(keys::BOOKING_PREFIX) {
                 bookings.push(super::bookings::decode_booking(item)?);
             }
@@ -237,6 +242,7 @@ impl SalesStore {
         Ok(Some(LeadDetail {
             lead,
             history,
+            membership,
             bookings,
             demo_booking,
             billing,

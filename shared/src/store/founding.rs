@@ -20,9 +20,10 @@ use super::write::{Attempts, Outcome, Part, Write};
 use super::{SalesStore, StoreError};
 use crate::domain::time_format;
 use crate::domain::{
-    choose_spot, Client, ConfirmPlan, EmailAddress, FounderIs, FoundingBenefits, FoundingMember,
-    FoundingTally, HoldRef, HoldSlot, LeadId, LeadRef, NewLead, OpenSession, PipelineRecord,
-    SpotNumber, SpotState, StoredHold,
+    choose_spot, spot_statuses, Client, ConfirmPlan, EmailAddress, FounderIs, FoundingBenefits,
+    FoundingMember, FoundingSpot, FoundingTally, HoldRef, HoldSlot, LeadId, LeadRef, NewLead,
+    OpenSession, PipelineRecord, Reservation, ReservationKind, SpotNumber, SpotState, SpotStatus,
+    StoredHold,
 };
 
 /// The client a founding hold counts against, and how many live holds it may have.
@@ -111,13 +112,23 @@ pub enum ReleaseOutcome {
     NotHeld,
 }
 
-const STATE_HELD: &str = "held";
-const STATE_MEMBER: &str = "member";
-const STATE_FREE: &str = "free";
+pub(super) const STATE_HELD: &str = "held";
+pub(super) const STATE_MEMBER: &str = "member";
+pub(super) const STATE_FREE: &str = "free";
 
-/// Free means: never written, released, or held past its time.
+/// A spot kept for one e-mail (a lapsed membership): for whom, until when (Unix seconds), why.
+pub(super) const RESERVED_FOR: &str = "reserved_for";
+pub(super) const RESERVED_UNTIL: &str = "reserved_until";
+pub(super) const RESERVED_KIND: &str = "reserved_kind";
+
+/// Free means: never written, released, or held past its time...
 const FREE_CONDITION: &str =
-    "attribute_not_exists(pk) OR #state = :free OR (#state = :held AND expires_at <= :now)";
+    "(attribute_not_exists(pk) OR #state = :free OR (#state = :held AND expires_at <= :now))";
+/// ...and not kept for someone else (no reservation, or one that has ended)...
+const NOT_RESERVED: &str = "(attribute_not_exists(reserved_until) OR reserved_until <= :now)";
+/// ...or kept for the e-mail that takes it.
+const NOT_RESERVED_FOR_OTHERS: &str =
+    "(attribute_not_exists(reserved_until) OR reserved_until <= :now OR reserved_for = :email)";
 
 fn benefits_attribute(benefits: &FoundingBenefits) -> AttributeValue {
     AttributeValue::M(HashMap::from([
@@ -166,7 +177,7 @@ fn decode_benefits(item: &Item) -> Result<FoundingBenefits, StoreError> {
 }
 
 /// A spot item or a founder item (they share their attributes).
-fn decode_spot(item: &Item) -> Result<(SpotNumber, SpotState), StoreError> {
+pub(super) fn decode_spot(item: &Item) -> Result<(SpotNumber, SpotState), StoreError> {
     let spot =
         SpotNumber::new(get_n(item, "spot")?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let state = match get_s(item, "state")? {
@@ -193,6 +204,31 @@ fn decode_spot(item: &Item) -> Result<(SpotNumber, SpotState), StoreError> {
         }
     };
     Ok((spot, state))
+}
+
+/// A spot item's reservation, if it has one.
+fn decode_reservation(item: &Item) -> Result<Option<Reservation>, StoreError> {
+    let Some(email) = opt_s(item, RESERVED_FOR)? else {
+        return Ok(None);
+    };
+    let until = opt_n::<i64>(item, RESERVED_UNTIL)?
+        .and_then(time_format::from_unix)
+        .ok_or_else(|| StoreError::Corrupt("a reservation without reserved_until".into()))?;
+    let kind = opt_s(item, RESERVED_KIND)?
+        .and_then(ReservationKind::parse)
+        .ok_or_else(|| StoreError::Corrupt("a reservation without a known kind".into()))?;
+    let email = EmailAddress::parse(email).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some(Reservation { email, until, kind }))
+}
+
+/// A spot item: its state and its reservation.
+pub(super) fn decode_founding_spot(item: &Item) -> Result<FoundingSpot, StoreError> {
+    let (spot, state) = decode_spot(item)?;
+    Ok(FoundingSpot {
+        spot,
+        state,
+        reservation: decode_reservation(item)?,
+    })
 }
 
 /// What [`SalesStore::change_hold`] does to a hold's items.
@@ -225,6 +261,37 @@ impl HoldChange {
 struct SpotsView {
     spots: Vec<(SpotNumber, SpotState)>,
     holds: HashMap<SpotNumber, HoldRecord>,
+    reservations: HashMap<SpotNumber, Reservation>,
+}
+
+impl SpotsView {
+    /// The spots a hold by `email` may take at `now`: the spot kept for it (a lapsed
+    /// membership's, the same spot again) alone when there is one, else every free spot.
+    fn free_for(&self, email: &EmailAddress, now: OffsetDateTime) -> Vec<SpotNumber> {
+        let free: Vec<SpotNumber> = free_spots(&self.spots, now)
+            .into_iter()
+            .filter(|spot| {
+                !self
+                    .reservations
+                    .get(spot)
+                    .is_some_and(|reservation| reservation.excludes(email, now))
+            })
+            .collect();
+        let kept: Vec<SpotNumber> = free
+            .iter()
+            .copied()
+            .filter(|spot| {
+                self.reservations
+                    .get(spot)
+                    .is_some_and(|r| r.is_live_at(now) && &r.email == email)
+            })
+            .collect();
+        if kept.is_empty() {
+            free
+        } else {
+            kept
+        }
+    }
 }
 
 /// What a spot item records about its hold besides its state.
@@ -271,13 +338,28 @@ impl SalesStore {
             .collect()
     }
 
-    /// Members, live holds and remaining spots at `now`: one Query.
+    /// Every stored spot with its reservation: one Query.
+    pub async fn founding_spot_items(&self) -> Result<Vec<FoundingSpot>, StoreError> {
+        self.query_prefix(keys::FOUNDING_PK, keys::SPOT_PREFIX)
+            .await?
+            .iter()
+            .map(decode_founding_spot)
+            .collect()
+    }
+
+    /// Members, live holds, reserved and remaining spots at `now`: one Query.
     pub async fn founding_tally(&self, now: OffsetDateTime) -> Result<FoundingTally, StoreError> {
-        let spots = self.founding_spots().await?;
-        Ok(FoundingTally::count(
-            spots.iter().map(|(_, state)| state),
-            now,
-        ))
+        let spots = self.founding_spot_items().await?;
+        Ok(FoundingTally::count(&spots, now))
+    }
+
+    /// The state of every spot at `now` (member, lapsed until …, held until …, free), in spot
+    /// order, as the sales team sees them: one Query.
+    pub async fn founding_spot_statuses(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SpotStatus>, StoreError> {
+        Ok(spot_statuses(&self.founding_spot_items().await?, now))
     }
 
     /// The live founding holds at `now`, in spot order, as the sales team sees them: e-mail,
@@ -437,7 +519,7 @@ impl SalesStore {
             };
             let spots = &view.spots;
             let held = held_by(spots, email, now);
-            let free = choose_spot(&free_spots(spots, now), lost_races, salt);
+            let free = choose_spot(&view.free_for(email, now), lost_races, salt);
             if create && (held.is_some() || free.is_none()) {
                 // Not the common path (a hold without a lead, or no spot free): create the lead
                 // on its own, then look again.
@@ -680,6 +762,9 @@ impl SalesStore {
                     slot: opt_s(&item, "client_slot")?.and_then(HoldSlot::parse),
                 };
                 view.holds.insert(spot, record);
+                if let Some(reservation) = decode_reservation(&item)? {
+                    view.reservations.insert(spot, reservation);
+                }
                 view.spots.push((spot, state));
             }
         }
@@ -732,16 +817,18 @@ impl SalesStore {
             .set("expires_at", n(expires_at.unix_timestamp()))
             .set("held_at", s(time_format::to_sortable(now)));
         let (pk, sk) = slot_key(slot);
-        self.free_update(&pk, &sk, expr, now)
+        self.free_update(&pk, &sk, expr, None, now)
     }
 
     /// An update to a spot, founder or slot item, on the condition that it is free at `now`
-    /// (never written, released, or held past its time).
+    /// (never written, released, or held past its time) and not kept for anyone (with `for_email`:
+    /// for anyone but that e-mail).
     fn free_update(
         &self,
         pk: &str,
         sk: &str,
         expr: UpdateExpr,
+        for_email: Option<&EmailAddress>,
         now: OffsetDateTime,
     ) -> Result<TransactWriteItem, StoreError> {
         let (expression, mut names, mut values) = expr.build();
@@ -749,12 +836,19 @@ impl SalesStore {
         values.insert(":free".into(), s(STATE_FREE));
         values.insert(":held".into(), s(STATE_HELD));
         values.insert(":now".into(), n(now.unix_timestamp()));
+        let reservation = match for_email {
+            Some(email) => {
+                values.insert(":email".into(), s(email.as_str()));
+                NOT_RESERVED_FOR_OTHERS
+            }
+            None => NOT_RESERVED,
+        };
         update_item(
             self.table_name(),
             pk,
             sk,
             expression,
-            FREE_CONDITION.to_owned(),
+            format!("{FREE_CONDITION} AND {reservation}"),
             names,
             values,
         )
@@ -798,7 +892,9 @@ impl SalesStore {
             .remove("session_id")
             .remove("checkout_url")
             .remove("session_expires_at");
-        self.free_update(pk, sk, expr, now)
+        // A reservation stays: a hold by the e-mail it keeps the spot for that lapses unpaid
+        // leaves the spot kept for them until the reservation ends.
+        self.free_update(pk, sk, expr, Some(email), now)
     }
 
     /// A spot item and the founder item of an e-mail, as stored: two GetItems (only on the rare
@@ -839,6 +935,7 @@ impl SalesStore {
     /// Adds the parts of a confirmation: the spot and the founder item become the membership
     /// (each on the condition that it is as the plan saw it), and a second spot of the same
     /// e-mail is given back. The member, for `ConfirmPlan::Confirm`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn confirmation_parts(
         &self,
         write: &mut Write,
@@ -846,6 +943,7 @@ impl SalesStore {
         paid_hold: &HoldRef,
         plan: &ConfirmPlan,
         company_name: Option<&str>,
+        subscription: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Option<FoundingMember>, StoreError> {
         let ConfirmPlan::Confirm {
@@ -879,7 +977,14 @@ impl SalesStore {
                     s(time_format::to_sortable(member.confirmed_at)),
                 )
                 .set_opt("company_name", member.company_name.as_deref().map(s))
-                .remove("expires_at");
+                // The subscription the membership lives by: only its end lapses it.
+                .set_opt("subscription", subscription.map(s))
+                .remove("expires_at")
+                // A former member back within their lapse: the spot is theirs again.
+                .remove(RESERVED_FOR)
+                .remove(RESERVED_UNTIL)
+                .remove(RESERVED_KIND)
+                .remove("lapsed_at");
             expr
         };
         write.push(
@@ -1115,7 +1220,7 @@ fn free_spots(spots: &[(SpotNumber, SpotState)], now: OffsetDateTime) -> Vec<Spo
 }
 
 /// An UpdateItem-shaped part.
-fn update_item(
+pub(super) fn update_item(
     table: &str,
     pk: &str,
     sk: &str,

@@ -12,7 +12,7 @@
 //! | demo booking          | `LEAD#<lead_id>`            | `BOOKING#<provider>#<id>` | Cal.com uid / Calendly invitee URI; status, times, reschedule links; written with the lead (version bump) |
 //! | e-mail → lead         | `EMAIL#<email>`             | `EMAIL`               | makes the e-mail unique; created with the lead in one transaction |
 //! | pipeline summary      | `PIPELINE`                  | `SUMMARY#00`…`#15`    | `<stage>_count/_value/_weighted`: each change ADDs to one random shard, in its own transaction |
-//! | founding spot 1..20   | `FOUNDING`                  | `SPOT#01` … `SPOT#20` | `state` held (with `expires_at`, `hold_ref`) or member (with `benefits`) |
+//! | founding spot 1..20   | `FOUNDING`                  | `SPOT#01` … `SPOT#20` | `state` held (with `expires_at`, `hold_ref`) or member (with `benefits`); a lapsed membership's reservation (`reserved_for`, `reserved_until`) |
 //! | founder by e-mail     | `FOUNDER#<email>`           | `FOUNDER`             | one spot per e-mail; written in the same transaction as the spot |
 //! | client hold slot      | `CLIENT#<client id>`        | `HOLD#1` … `HOLD#n`   | a live founding hold of that client (its cap): hold_ref, spot, expiry, address |
 //! | waitlist entry        | `WAITLIST`                  | `POS#<000001>`        | in position order |
@@ -22,6 +22,8 @@
 //! | customer → lead       | `CUSTOMER#<cus>`            | `CUSTOMER`            | written with the paid checkout's transaction |
 //! | subscription state    | `CUSTOMER#<cus>`            | `SUBSCRIPTION#<sub>`  | replaced only by an event at least as new |
 //! | invoice / payment     | `CUSTOMER#<cus>`            | `INVOICE#<in>`        | replaced only by an event at least as new |
+//! | charge → customer     | `CHARGE#<ch>`               | `CHARGE`              | from `charge.succeeded` / `.refunded`: a dispute names only its charge |
+//! | membership change     | `LEAD#<lead_id>`            | `MEMBERSHIP#<at>#<change>` | lapsed / revoked, with the spot's own change in one transaction |
 //!
 //! Global secondary indexes (projection ALL):
 //! - `by_stage`: `gsi1pk = STAGE#<stage>`, `gsi1sk = <next_action_date or ~>#<lead_id>`: the

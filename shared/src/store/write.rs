@@ -57,6 +57,8 @@ pub(crate) enum Part {
     Subscription,
     /// An invoice's payment, conditioned likewise.
     Invoice,
+    /// A charge's customer (for a dispute, which names only the charge).
+    Charge,
     /// A waitlist position.
     WaitlistEntry,
     /// The waitlisted e-mail (once per e-mail).
@@ -576,8 +578,10 @@ mod tests {
         decode(parts, reasons)
     }
 
-    const ALL: [Part; 14] = [
+    const ALL: [Part; 16] = [
         Part::Lead,
+        Part::ClientSlot,
+        Part::Charge,
         Part::Email,
         Part::History,
         Part::Summary,

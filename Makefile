@@ -172,6 +172,7 @@ send-webhook: ## a signed webhook to make dev's functions: PROVIDER=cal|calendly
 	@if [[ -z "$(PROVIDER)" || -z "$(EVENT)" ]]; then \
 		echo "usage: make send-webhook PROVIDER=cal|calendly|stripe EVENT=<fixture> [EMAIL=ada@example.com] [SAME=1] [ARGS='--dry-run …']"; \
 		echo "events: cal: BOOKING_CREATED BOOKING_RESCHEDULED BOOKING_CANCELLED BOOKING_REQUESTED"; \
+		echo "             BOOKING_REQUESTED_RESCHEDULE BOOKING_CREATED_CONFIRMED BOOKING_REJECTED"; \
 		echo "        calendly: invitee.created invitee.canceled invitee.canceled.rescheduled invitee.created.rescheduled"; \
 		echo "        stripe: checkout.session.completed checkout.session.expired customer.subscription.updated"; \
 		echo "                customer.subscription.deleted invoice.paid invoice.payment_failed"; \

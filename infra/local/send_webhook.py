@@ -5,6 +5,9 @@ Stripe would.
     send_webhook.py cal BOOKING_CREATED --email ada@example.com
     send_webhook.py cal BOOKING_RESCHEDULED --email ada@example.com     # moves the booking above
     send_webhook.py cal BOOKING_CANCELLED --email ada@example.com       # cancels it
+    send_webhook.py cal BOOKING_REQUESTED_RESCHEDULE --email ada@example.com  # asks to move it
+    send_webhook.py cal BOOKING_CREATED_CONFIRMED --email ada@example.com     # the host confirms
+    send_webhook.py cal BOOKING_REJECTED --email ada@example.com              # ... or rejects
     send_webhook.py calendly invitee.created --email grace@example.com
     send_webhook.py calendly invitee.canceled.rescheduled --email grace@example.com  # + the next one:
     send_webhook.py calendly invitee.created.rescheduled --email grace@example.com   # one reschedule
@@ -176,7 +179,7 @@ def cal(event, args, state, now):
     def fresh(start):
         return {"uid": args.uid or token(22), "bookingId": random.randint(10_000, 9_999_999), "start": iso_ms(start)}
 
-    if event in ("BOOKING_CANCELLED", "BOOKING_RESCHEDULED") and not booking and not args.uid:
+    if event in ("BOOKING_CANCELLED", "BOOKING_RESCHEDULED", "BOOKING_REQUESTED_RESCHEDULE") and not booking and not args.uid:
         notes.append(f"no booking sent for {args.email} before: made one up that the function has never seen")
     if event == "BOOKING_CANCELLED":
         target = booking or fresh(default_start(now))
@@ -197,13 +200,37 @@ def cal(event, args, state, now):
             rescheduledBy=args.email,
         )
         notes.append(f"moves booking {old['uid']} to {target['start']}")
+    elif event == "BOOKING_REQUESTED_RESCHEDULE":
+        # An event type that requires confirmation: the new booking is PENDING, the old one named.
+        old = booking or fresh(default_start(now))
+        start = args.start or parse_time(old["start"]) + dt.timedelta(days=1)
+        target = fresh(start)
+        target.update(requested=True, ical=old.get("ical", f"{old['uid']}@Cal.com"))
+        old_start = parse_time(old["start"])
+        p.update(
+            rescheduleUid=old["uid"],
+            rescheduleId=old["bookingId"],
+            rescheduleStartTime=iso_ms(old_start),
+            rescheduleEndTime=iso_ms(old_start + length),
+            rescheduledBy=args.email,
+        )
+        notes.append(f"asks to move booking {old['uid']} to {target['start']} (awaiting the host's confirmation)")
+    elif event in ("BOOKING_CREATED_CONFIRMED", "BOOKING_REJECTED"):
+        # The host's answer to the requested reschedule sent before for this e-mail.
+        if booking and booking.get("requested"):
+            target = booking
+        else:
+            notes.append(f"no BOOKING_REQUESTED_RESCHEDULE sent for {args.email} before: made one up")
+            target = fresh(args.start or default_start(now))
+        if args.uid:
+            target = dict(target, uid=args.uid)
     else:  # BOOKING_CREATED, BOOKING_REQUESTED, anything else: a new booking
         target = fresh(args.start or default_start(now))
     fixture_uid = p["uid"]
     start = parse_time(target["start"])
     p.update(uid=target["uid"], bookingId=target["bookingId"], startTime=iso_ms(start), endTime=iso_ms(start + length))
     if event != "BOOKING_RESCHEDULED":
-        p["iCalUID"] = f"{target['uid']}@Cal.com"
+        p["iCalUID"] = target.get("ical", f"{target['uid']}@Cal.com")
     payload["createdAt"] = iso_ms(now)
     payload = replace_text(payload, {fixture_email: args.email, f"/video/{fixture_uid}": f"/video/{target['uid']}"})
     if args.name:
@@ -214,9 +241,11 @@ def cal(event, args, state, now):
                 attendee.update(firstName=first, lastName=last)
 
     def remember():
-        if event in ("BOOKING_CREATED", "BOOKING_REQUESTED", "BOOKING_RESCHEDULED"):
+        if event in ("BOOKING_CREATED", "BOOKING_REQUESTED", "BOOKING_RESCHEDULED", "BOOKING_REQUESTED_RESCHEDULE"):
             book[args.email] = target
-        elif event == "BOOKING_CANCELLED":
+        elif event == "BOOKING_CREATED_CONFIRMED":
+            book[args.email] = dict(target, requested=False)
+        elif event in ("BOOKING_CANCELLED", "BOOKING_REJECTED"):
             book[args.email] = dict(target, cancelled=True)
 
     return payload, compact(payload), notes + [f"booking uid {target['uid']}, starts {target['start']}"], remember

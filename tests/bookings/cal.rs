@@ -1,4 +1,5 @@
-//! cal-webhook: `X-Cal-Signature-256` over the raw body; created, cancelled, rescheduled.
+//! cal-webhook: `X-Cal-Signature-256` over the raw body; created, cancelled, rescheduled, and
+//! reschedules that await the host's confirmation (requested, then confirmed or rejected).
 
 use futures::future::join_all;
 use sales::domain::signature::sign_hex;
@@ -13,6 +14,8 @@ use crate::{
 
 const CREATED_UID: &str = "bJ7Hq2k1ZxP9mR3tV5wY8a";
 const RESCHEDULED_UID: &str = "kP4sN8dQ2fG6hJ1lZ3xC5v";
+/// The booking a reschedule awaiting confirmation makes of `CREATED_UID`.
+const REQUESTED_UID: &str = "mW2eR4tY6uI8oP0aS1dF3g";
 
 fn delivery(body: &[u8], signature: Option<&str>, base64: bool) -> lambda_http::Request {
     let mut headers = vec![
@@ -477,5 +480,201 @@ async fn a_delivery_older_than_the_ledger_keeps_records_is_refused_as_a_possible
         (200, &json!("BOOKING_REQUESTED")),
         "{result}"
     );
+    table.drop_table().await;
+}
+
+/// The bookings of a lead, by provider id.
+async fn bookings_by_id(table: &TestTable, email: &EmailAddress) -> Vec<sales::domain::Booking> {
+    let mut found = bookings(&table.store, &lead(&table.store, email).await).await;
+    found.sort_by(|a, b| a.reference.id.cmp(&b.reference.id));
+    found
+}
+
+/// An event type that requires confirmation: Cal.com announces the reschedule as
+/// `BOOKING_REQUESTED` with `rescheduleUid` (and has cancelled the old booking by then); the
+/// host's confirmation is a plain `BOOKING_CREATED` for the new uid. The old booking ends, the
+/// deal is handed over and never passes through `contacted`, as with a direct reschedule.
+#[tokio::test]
+async fn a_reschedule_awaiting_confirmation_ends_the_old_booking_and_hands_the_deal_over() {
+    let table = TestTable::new().await;
+    let vectors = json_fixture("cal/signature_test_vectors.json");
+    let signature = |file: &str| vectors["files"][file].as_str().unwrap().to_owned();
+    send(&table, &fixture("cal/BOOKING_CREATED.body.json")).await;
+
+    // The request, signed as Cal.com signs it (the test vector); another body's signature fails.
+    let requested = fixture("cal/BOOKING_REQUESTED_RESCHEDULE.body.json");
+    let wrong = signature("BOOKING_REQUESTED.body.json");
+    let (status, _) = response_json(
+        cal_handler(&table.store)
+            .handle(delivery(&requested, Some(&wrong), false))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let right = signature("BOOKING_REQUESTED_RESCHEDULE.body.json");
+    let (status, result) = response_json(
+        cal_handler(&table.store)
+            .handle(delivery(&requested, Some(&right), false))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["effect"], "booking_reschedule_requested");
+    assert_eq!(result["booking"], REQUESTED_UID);
+    assert_eq!(result["stage"], "demo_booked");
+    let waiting = lead(&table.store, &ada()).await;
+    assert_eq!(waiting.pipeline.next_action.as_deref(), Some("Demo"));
+    assert_eq!(waiting.pipeline.next_action_date, Some(FEB12));
+    let now = bookings_by_id(&table, &ada()).await;
+    assert_eq!(now[0].reference.id, CREATED_UID);
+    assert_eq!(now[0].status, BookingStatus::Rescheduled);
+    assert_eq!(now[0].rescheduled_to.as_deref(), Some(REQUESTED_UID));
+    assert_eq!(now[1].reference.id, REQUESTED_UID);
+    assert_eq!(now[1].status, BookingStatus::Requested);
+    assert_eq!(now[1].rescheduled_from.as_deref(), Some(CREATED_UID));
+
+    // The host confirms: a plain BOOKING_CREATED that names the old booking nowhere.
+    let (status, result) = send(&table, &fixture("cal/BOOKING_CREATED_CONFIRMED.body.json")).await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["effect"], "booking_rescheduled");
+    assert_eq!(result["stage"], "demo_booked");
+    let confirmed = lead(&table.store, &ada()).await;
+    assert_eq!(confirmed.pipeline.stage, PipelineStage::DemoBooked);
+    assert_eq!(confirmed.pipeline.next_action.as_deref(), Some("Demo"));
+    assert_eq!(confirmed.pipeline.next_action_date, Some(FEB12));
+    let now = bookings_by_id(&table, &ada()).await;
+    assert_eq!(now.len(), 2);
+    assert_eq!(now[0].status, BookingStatus::Rescheduled);
+    assert_eq!(now[0].rescheduled_to.as_deref(), Some(REQUESTED_UID));
+    assert_eq!(now[1].status, BookingStatus::Scheduled);
+    assert_eq!(now[1].rescheduled_from.as_deref(), Some(CREATED_UID));
+    assert_eq!(now[1].start, FEB12);
+    let history = history(&table.store, &confirmed).await;
+    assert_eq!(
+        path(&history),
+        vec![PipelineStage::Prospect, PipelineStage::DemoBooked],
+        "never through contacted"
+    );
+    assert_eq!(history[0].cause.as_str(), format!("cal:{CREATED_UID}"));
+
+    // A cancel of the old booking after all that changes nothing.
+    let (status, result) = send(&table, &fixture("cal/BOOKING_CANCELLED.body.json")).await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["effect"], "booking_already_ended");
+    assert_eq!(
+        lead(&table.store, &ada()).await.pipeline,
+        confirmed.pipeline
+    );
+    table.drop_table().await;
+}
+
+/// The same request delivered again is a duplicate; a confirmation that arrives before its
+/// request (a retried request) ends in the same state as the two in order.
+#[tokio::test]
+async fn a_requested_reschedule_redelivered_or_arriving_after_its_confirmation_has_one_effect() {
+    let table = TestTable::new().await;
+    let in_order = EmailAddress::parse("in-order@example.com").unwrap();
+    let reversed = EmailAddress::parse("reversed@example.com").unwrap();
+    let body = |trigger: &str, email: &EmailAddress| bytes(&payload(trigger, email.as_str()));
+
+    send(&table, &body("BOOKING_CREATED", &in_order)).await;
+    let request = body("BOOKING_REQUESTED_RESCHEDULE", &in_order);
+    let (status, first) = send(&table, &request).await;
+    assert_eq!(
+        (status, &first["effect"]),
+        (200, &json!("booking_reschedule_requested"))
+    );
+    let before = lead(&table.store, &in_order).await;
+    let (status, again) = send(&table, &request).await;
+    assert_eq!(
+        (status, &again["duplicate"]),
+        (200, &json!(true)),
+        "{again}"
+    );
+    assert_eq!(
+        lead(&table.store, &in_order).await.version,
+        before.version,
+        "not written"
+    );
+    let (status, result) = send(&table, &body("BOOKING_CREATED_CONFIRMED", &in_order)).await;
+    assert_eq!(
+        (status, &result["effect"]),
+        (200, &json!("booking_rescheduled"))
+    );
+
+    send(&table, &body("BOOKING_CREATED", &reversed)).await;
+    let (status, result) = send(&table, &body("BOOKING_CREATED_CONFIRMED", &reversed)).await;
+    assert_eq!(
+        (status, &result["effect"]),
+        (200, &json!("booking_recorded")),
+        "{result}"
+    );
+    let (status, result) = send(&table, &body("BOOKING_REQUESTED_RESCHEDULE", &reversed)).await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["effect"], "booking_already_recorded");
+
+    let (a, b) = (
+        lead(&table.store, &in_order).await,
+        lead(&table.store, &reversed).await,
+    );
+    assert_eq!(a.pipeline.stage, b.pipeline.stage);
+    assert_eq!(a.pipeline.next_action, b.pipeline.next_action);
+    assert_eq!(b.pipeline.next_action_date, Some(FEB12));
+    assert_eq!(
+        bookings_by_id(&table, &in_order).await,
+        bookings_by_id(&table, &reversed).await
+    );
+    assert_eq!(
+        path(&history(&table.store, &a).await),
+        path(&history(&table.store, &b).await)
+    );
+    table.drop_table().await;
+}
+
+/// Rejected by the host (or cancelled before it is confirmed), the requested booking ends like a
+/// cancelled demo. Cal.com cancelled the old booking when the reschedule was requested and does
+/// not bring it back, so neither does the pipeline: the deal goes back to `contacted`.
+#[tokio::test]
+async fn a_rejected_reschedule_request_is_a_cancelled_demo_in_either_order() {
+    let table = TestTable::new().await;
+    for (email, order) in [
+        (
+            "rejected@example.com",
+            ["BOOKING_REQUESTED_RESCHEDULE", "BOOKING_REJECTED"],
+        ),
+        (
+            "rejected-first@example.com",
+            ["BOOKING_REJECTED", "BOOKING_REQUESTED_RESCHEDULE"],
+        ),
+    ] {
+        let email = EmailAddress::parse(email).unwrap();
+        send(&table, &bytes(&payload("BOOKING_CREATED", email.as_str()))).await;
+        for trigger in order {
+            let (status, result) = send(&table, &bytes(&payload(trigger, email.as_str()))).await;
+            assert_eq!(status, 200, "{trigger}: {result}");
+        }
+        let rejected = lead(&table.store, &email).await;
+        assert_eq!(
+            rejected.pipeline.stage,
+            PipelineStage::Contacted,
+            "{order:?}"
+        );
+        assert_eq!(
+            rejected.pipeline.next_action.as_deref(),
+            Some("Follow up: demo cancelled")
+        );
+        assert_eq!(
+            path(&history(&table.store, &rejected).await),
+            vec![
+                PipelineStage::Prospect,
+                PipelineStage::DemoBooked,
+                PipelineStage::Contacted
+            ]
+        );
+        let now = bookings_by_id(&table, &email).await;
+        assert_eq!(now[0].status, BookingStatus::Rescheduled, "not revived");
+        assert_eq!(now[0].rescheduled_to.as_deref(), Some(REQUESTED_UID));
+        assert_eq!(now[1].status, BookingStatus::Cancelled);
+    }
     table.drop_table().await;
 }

@@ -128,6 +128,9 @@ async fn signed_mutated_deliveries_and_requests_never_answer_5xx() {
         "BOOKING_CREATED",
         "BOOKING_RESCHEDULED",
         "BOOKING_CANCELLED",
+        "BOOKING_REQUESTED_RESCHEDULE",
+        "BOOKING_CREATED_CONFIRMED",
+        "BOOKING_REJECTED",
     ]
     .iter()
     .map(|t| {

@@ -146,6 +146,8 @@ async fn booking_webhooks(
         "BOOKING_RESCHEDULED",
         "BOOKING_CANCELLED",
         "BOOKING_REQUESTED",
+        "BOOKING_REQUESTED_RESCHEDULE",
+        "BOOKING_REJECTED",
     ] {
         let body = sales_tests::cal_body_dated(trigger, now());
         let signature = sign_hex(cal_secret.as_bytes(), &[&body]);

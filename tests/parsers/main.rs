@@ -63,11 +63,14 @@ proptest! {
     }
 
     #[test]
-    fn mutated_booking_webhooks_parse_or_refuse(which in 0usize..6, seed in any::<u64>()) {
+    fn mutated_booking_webhooks_parse_or_refuse(which in 0usize..9, seed in any::<u64>()) {
         let (cal_side, name) = [
             (true, "cal/BOOKING_CREATED.body.json"),
             (true, "cal/BOOKING_RESCHEDULED.body.json"),
             (true, "cal/BOOKING_CANCELLED.body.json"),
+            (true, "cal/BOOKING_REQUESTED_RESCHEDULE.body.json"),
+            (true, "cal/BOOKING_CREATED_CONFIRMED.body.json"),
+            (true, "cal/BOOKING_REJECTED.body.json"),
             (false, "calendly/invitee.created.body.json"),
             (false, "calendly/invitee.canceled.body.json"),
             (false, "calendly/invitee.created.rescheduled.body.json"),

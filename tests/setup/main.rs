@@ -377,7 +377,7 @@ async fn the_first_run_creates_everything_and_a_second_run_changes_nothing() {
         Some(HANDLED_EVENT_TYPES[0])
     );
 
-    // Cal.com: one active webhook for the three booking triggers, with a generated secret.
+    // Cal.com: one active webhook for the five booking triggers, with a generated secret.
     let cal_body: Value =
         serde_json::from_slice(&bodies(&p.cal, "POST", "/v2/webhooks").await[0]).unwrap();
     assert_eq!(cal_body["active"], true);
@@ -387,7 +387,9 @@ async fn the_first_run_creates_everything_and_a_second_run_changes_nothing() {
         json!([
             "BOOKING_CREATED",
             "BOOKING_CANCELLED",
-            "BOOKING_RESCHEDULED"
+            "BOOKING_RESCHEDULED",
+            "BOOKING_REQUESTED",
+            "BOOKING_REJECTED"
         ])
     );
     assert!(cal_body.get("payloadTemplate").is_none());
@@ -944,14 +946,16 @@ async fn drift_is_repaired_with_the_secrets_the_stack_already_has() {
             sorted(HANDLED_EVENT_TYPES)
         );
     }
-    // Cal.com: patched to the three triggers, active, signed with the stack's secret.
+    // Cal.com: patched to the five triggers, active, signed with the stack's secret.
     let cal = p.cal_fake.state.lock().unwrap().webhooks[0].clone();
     assert_eq!(
         cal["triggers"],
         json!([
             "BOOKING_CREATED",
             "BOOKING_CANCELLED",
-            "BOOKING_RESCHEDULED"
+            "BOOKING_RESCHEDULED",
+            "BOOKING_REQUESTED",
+            "BOOKING_REJECTED"
         ])
     );
     assert_eq!(cal["active"], true);

@@ -1,6 +1,7 @@
 //! Cal.com (API v2, `Authorization: Bearer cal_…`): one user webhook to the cal-webhook URL for
-//! `BOOKING_CREATED`, `BOOKING_CANCELLED` and `BOOKING_RESCHEDULED`, with Cal.com's default
-//! payload (no `payloadTemplate`: the function reads the default shape).
+//! `BOOKING_CREATED`, `BOOKING_CANCELLED`, `BOOKING_RESCHEDULED`, `BOOKING_REQUESTED` and
+//! `BOOKING_REJECTED` (the last two for a reschedule that awaits the host's confirmation), with
+//! Cal.com's default payload (no `payloadTemplate`: the function reads the default shape).
 //!
 //! `GET /v2/webhooks` lists the key owner's webhooks (`take` ≤ 250, `skip`); `POST /v2/webhooks`
 //! creates one (`active`, `subscriberUrl`, `triggers`, `secret`); `PATCH /v2/webhooks/{id}`
@@ -28,10 +29,12 @@ use sales::lambda::config::Secret;
 
 pub const DEFAULT_API_BASE: &str = "https://api.cal.com";
 /// The triggers cal-webhook acts on.
-pub const TRIGGERS: [&str; 3] = [
+pub const TRIGGERS: [&str; 5] = [
     "BOOKING_CREATED",
     "BOOKING_CANCELLED",
     "BOOKING_RESCHEDULED",
+    "BOOKING_REQUESTED",
+    "BOOKING_REJECTED",
 ];
 const PAGE: usize = 250;
 /// The demo's event type, from the launch checklist.

@@ -6,7 +6,7 @@
 //!   found again by `lookup_key`; one webhook endpoint at the stripe-webhook URL with exactly the
 //!   events the function handles, at the pinned API version; the customer portal's
 //!   configuration (no plan switching), repaired in place when it drifted.
-//! - **Cal.com** (API v2): one webhook to the cal-webhook URL for the three booking triggers,
+//! - **Cal.com** (API v2): one webhook to the cal-webhook URL for the five booking triggers,
 //!   signed with a secret setup generates (or the one the stack already has).
 //! - **Calendly** (API v2): one webhook subscription to the calendly-webhook URL for
 //!   `invitee.created` and `invitee.canceled`, signed with a key setup generates (or the one the

@@ -2,8 +2,9 @@
 //! [`BookingPlan`] into one transaction.
 //!
 //! The rules, decided by [`plan_booking`]:
-//! - A booking's status is `scheduled` until it ends as `cancelled` or `rescheduled` (replaced by
-//!   its successor). Ended is final: a late or repeated delivery never revives a booking.
+//! - A booking's status is `scheduled` (or `requested`: asked for, awaiting the host's
+//!   confirmation) until it ends as `cancelled` or `rescheduled` (replaced by its successor).
+//!   Ended is final: a late or repeated delivery never revives a booking.
 //! - Bookings drive a deal while it is open and no further than `demo_booked`. A new booking
 //!   moves a `prospect` / `contacted` deal to `demo_booked`; the deal's next action is "Demo" at
 //!   the start of its earliest live booking, and that booking is the one that holds the deal in
@@ -11,7 +12,15 @@
 //! - When the holding booking is cancelled and no live booking is left, the deal goes back to
 //!   `contacted` (unless a person put it in `demo_booked`), with a follow-up as next action.
 //! - A rescheduled booking hands over to its successor, whichever half of the reschedule arrives
-//!   first: the deal never passes through `contacted`.
+//!   first: the deal never passes through `contacted`. A booking recorded late whose successor
+//!   already names it (`rescheduled_from`) is recorded as replaced, not as live.
+//! - A reschedule that needs the host's confirmation (Cal.com: `BOOKING_REQUESTED` with
+//!   `rescheduleUid`, later a plain `BOOKING_CREATED` for the new `uid`, which names the old
+//!   booking nowhere) ends the old booking when it is requested, as Cal.com does (it cancels the
+//!   old booking and deletes its calendar event and meeting then), and the `requested` booking
+//!   holds the deal in its place; the confirmation makes it `scheduled`. Rejected or cancelled
+//!   before that, it ends like any cancelled demo: the old booking is not revived (Cal.com does
+//!   not revive it either).
 //! - From `demo_done` on, and for closed deals, bookings are recorded and the deal is left to
 //!   the sales team.
 
@@ -92,6 +101,9 @@ impl fmt::Display for BookingRef {
 #[serde(rename_all = "snake_case")]
 pub enum BookingStatus {
     Scheduled,
+    /// Asked for and awaiting the host's confirmation (Cal.com's `PENDING`): a reschedule of an
+    /// event type that requires confirmation. Holds the deal like a scheduled booking.
+    Requested,
     Cancelled,
     /// Replaced by its successor (`rescheduled_to`).
     Rescheduled,
@@ -101,6 +113,7 @@ impl BookingStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             BookingStatus::Scheduled => "scheduled",
+            BookingStatus::Requested => "requested",
             BookingStatus::Cancelled => "cancelled",
             BookingStatus::Rescheduled => "rescheduled",
         }
@@ -112,10 +125,18 @@ impl FromStr for BookingStatus {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "scheduled" => Ok(BookingStatus::Scheduled),
+            "requested" => Ok(BookingStatus::Requested),
             "cancelled" => Ok(BookingStatus::Cancelled),
             "rescheduled" => Ok(BookingStatus::Rescheduled),
             other => Err(format!("unknown booking status {other:?}")),
         }
+    }
+}
+
+impl BookingStatus {
+    /// Not ended: scheduled, or requested and awaiting confirmation.
+    pub fn is_open(self) -> bool {
+        matches!(self, BookingStatus::Scheduled | BookingStatus::Requested)
     }
 }
 
@@ -157,9 +178,9 @@ impl Booking {
         }
     }
 
-    /// Scheduled and not over yet.
+    /// Open (scheduled, or requested) and not over yet.
     pub fn is_live(&self, now: OffsetDateTime) -> bool {
-        self.status == BookingStatus::Scheduled && self.end > now
+        self.status.is_open() && self.end > now
     }
 }
 
@@ -172,7 +193,10 @@ pub enum BookingEvent {
         slot: BookingSlot,
         replaces: Option<String>,
     },
-    /// A booking ended: cancelled, or (`rescheduled`) replaced by `replaced_by`.
+    /// A new booking that awaits the host's confirmation and reschedules `replaces` (Cal.com's
+    /// `BOOKING_REQUESTED` with `rescheduleUid`). Its confirmation is a plain `Booked`.
+    RescheduleRequested { slot: BookingSlot, replaces: String },
+    /// A booking ended: cancelled (or rejected), or (`rescheduled`) replaced by `replaced_by`.
     Ended {
         slot: BookingSlot,
         rescheduled: bool,
@@ -184,7 +208,9 @@ impl BookingEvent {
     /// The booking the event is about.
     pub fn slot(&self) -> &BookingSlot {
         match self {
-            BookingEvent::Booked { slot, .. } | BookingEvent::Ended { slot, .. } => slot,
+            BookingEvent::Booked { slot, .. }
+            | BookingEvent::RescheduleRequested { slot, .. }
+            | BookingEvent::Ended { slot, .. } => slot,
         }
     }
 }
@@ -220,8 +246,11 @@ impl BookingNotice {
 pub enum BookingEffect {
     /// A new booking was recorded.
     Booked,
-    /// A booking was replaced by a new one (either half of a reschedule).
+    /// A booking was replaced by a new one (either half of a reschedule, or the confirmation of
+    /// a requested one).
     Rescheduled,
+    /// A reschedule awaiting the host's confirmation was recorded; the old booking has ended.
+    RescheduleRequested,
     Cancelled,
     /// The booking was already recorded (a redelivery, or its end arrived first).
     AlreadyRecorded,
@@ -234,6 +263,7 @@ impl BookingEffect {
         match self {
             BookingEffect::Booked => "booking_recorded",
             BookingEffect::Rescheduled => "booking_rescheduled",
+            BookingEffect::RescheduleRequested => "booking_reschedule_requested",
             BookingEffect::Cancelled => "booking_cancelled",
             BookingEffect::AlreadyRecorded => "booking_already_recorded",
             BookingEffect::AlreadyEnded => "booking_already_ended",
@@ -285,7 +315,6 @@ pub fn plan_booking(
     };
 
     // 1. The bookings.
-    let mut ended_a_live_booking = false;
     let effect = match event {
         BookingEvent::Booked { slot, replaces } => {
             let effect = match find(&bookings, &this) {
@@ -295,34 +324,72 @@ pub fn plan_booking(
                         existing.rescheduled_from.clone_from(replaces);
                         changed.push(this.clone());
                     }
-                    BookingEffect::AlreadyRecorded
+                    if existing.status == BookingStatus::Requested {
+                        // The host confirmed it: the booking is on.
+                        existing.status = BookingStatus::Scheduled;
+                        changed.push(this.clone());
+                        if existing.rescheduled_from.is_some() {
+                            BookingEffect::Rescheduled
+                        } else {
+                            BookingEffect::Booked
+                        }
+                    } else {
+                        BookingEffect::AlreadyRecorded
+                    }
                 }
                 None => {
-                    let mut booking = Booking::new(provider, slot, BookingStatus::Scheduled);
-                    booking.rescheduled_from.clone_from(replaces);
-                    bookings.push(booking);
+                    let recorded = record_new(
+                        &mut bookings,
+                        provider,
+                        slot,
+                        BookingStatus::Scheduled,
+                        replaces.clone(),
+                    );
                     changed.push(this.clone());
-                    if replaces.is_some() {
-                        BookingEffect::Rescheduled
-                    } else {
-                        BookingEffect::Booked
+                    match recorded {
+                        Recorded::AlreadyReplaced => BookingEffect::AlreadyEnded,
+                        Recorded::Open if replaces.is_some() => BookingEffect::Rescheduled,
+                        Recorded::Open => BookingEffect::Booked,
                     }
                 }
             };
-            if let Some(old) = replaces {
-                let old_ref = BookingRef::new(provider, old.clone());
-                if let Some(at) = find(&bookings, &old_ref) {
-                    let old = &mut bookings[at];
-                    let replaceable = old.status == BookingStatus::Scheduled
-                        || (old.status == BookingStatus::Rescheduled
-                            && old.rescheduled_to.is_none());
-                    if replaceable {
-                        old.status = BookingStatus::Rescheduled;
-                        old.rescheduled_to = Some(slot.id.clone());
-                        changed.push(old_ref);
+            end_predecessor(&mut bookings, &mut changed, &this);
+            effect
+        }
+        BookingEvent::RescheduleRequested { slot, replaces } => {
+            let effect = match find(&bookings, &this) {
+                Some(at) => {
+                    // A redelivery, or its confirmation, rejection or cancel arrived first: the
+                    // booking keeps its status; only the link is filled in.
+                    let existing = &mut bookings[at];
+                    if existing.rescheduled_from.is_none() {
+                        existing.rescheduled_from = Some(replaces.clone());
+                        changed.push(this.clone());
+                    }
+                    if existing.status.is_open() {
+                        BookingEffect::AlreadyRecorded
+                    } else {
+                        BookingEffect::AlreadyEnded
                     }
                 }
-            }
+                None => {
+                    let recorded = record_new(
+                        &mut bookings,
+                        provider,
+                        slot,
+                        BookingStatus::Requested,
+                        Some(replaces.clone()),
+                    );
+                    changed.push(this.clone());
+                    match recorded {
+                        Recorded::AlreadyReplaced => BookingEffect::AlreadyEnded,
+                        Recorded::Open => BookingEffect::RescheduleRequested,
+                    }
+                }
+            };
+            // Cal.com ended the old booking when the reschedule was requested, whatever becomes
+            // of the request.
+            end_predecessor(&mut bookings, &mut changed, &this);
             effect
         }
         BookingEvent::Ended {
@@ -341,8 +408,7 @@ pub fn plan_booking(
                 BookingEffect::Cancelled
             };
             match find(&bookings, &this) {
-                Some(at) if bookings[at].status == BookingStatus::Scheduled => {
-                    ended_a_live_booking = bookings[at].is_live(now);
+                Some(at) if bookings[at].status.is_open() => {
                     bookings[at].status = status;
                     bookings[at].rescheduled_to.clone_from(replaced_by);
                     changed.push(this.clone());
@@ -376,8 +442,13 @@ pub fn plan_booking(
     let mut update = PipelineUpdate::default();
     let mut new_holder = None;
     if bookings_drive(deal) {
-        let newly_booked = matches!(event, BookingEvent::Booked { .. })
-            && matches!(effect, BookingEffect::Booked | BookingEffect::Rescheduled);
+        let newly_booked = matches!(
+            event,
+            BookingEvent::Booked { .. } | BookingEvent::RescheduleRequested { .. }
+        ) && matches!(
+            effect,
+            BookingEffect::Booked | BookingEffect::Rescheduled | BookingEffect::RescheduleRequested
+        );
         if newly_booked && deal.stage < PipelineStage::DemoBooked {
             update.stage = Some(StageMove::Advance(PipelineStage::DemoBooked));
         }
@@ -399,15 +470,14 @@ pub fn plan_booking(
                 }
             }
             None => {
-                let cancelled_the_holder = matches!(
-                    event,
-                    BookingEvent::Ended {
-                        rescheduled: false,
-                        ..
-                    }
-                ) && ended_a_live_booking
-                    && holder == Some(&this);
-                if cancelled_the_holder {
+                // The holder was live until this event, and it (or the booking that replaced
+                // it) is cancelled: the demo is off. A holder replaced by a booking still on its
+                // way keeps the deal as it is (a reschedule never passes through `contacted`).
+                let holder_was_live = holder
+                    .and_then(|h| stored.iter().find(|b| &b.reference == h))
+                    .is_some_and(|b| b.is_live(now));
+                let demo_off = holder.is_some_and(|h| ends_cancelled(&bookings, h));
+                if holder_was_live && demo_off {
                     update.stage = Some(StageMove::Undo {
                         from: PipelineStage::DemoBooked,
                         to: PipelineStage::Contacted,
@@ -429,6 +499,85 @@ pub fn plan_booking(
         bookings: written,
         update,
         holder: new_holder,
+    }
+}
+
+/// How a booking seen for the first time was recorded.
+enum Recorded {
+    /// As given: scheduled or requested.
+    Open,
+    /// As already replaced: a stored booking names it as the one it rescheduled (its creation
+    /// arrived after its successor).
+    AlreadyReplaced,
+}
+
+/// Records a booking not stored yet, with `status` and the booking it replaces, unless a stored
+/// booking already replaced it.
+fn record_new(
+    bookings: &mut Vec<Booking>,
+    provider: BookingProvider,
+    slot: &BookingSlot,
+    status: BookingStatus,
+    replaces: Option<String>,
+) -> Recorded {
+    let successor = bookings
+        .iter()
+        .find(|b| {
+            b.reference.provider == provider && b.rescheduled_from.as_deref() == Some(&slot.id)
+        })
+        .map(|b| b.reference.id.clone());
+    let mut booking = Booking::new(provider, slot, status);
+    booking.rescheduled_from = replaces;
+    let recorded = match successor {
+        Some(successor) => {
+            booking.status = BookingStatus::Rescheduled;
+            booking.rescheduled_to = Some(successor);
+            Recorded::AlreadyReplaced
+        }
+        None => Recorded::Open,
+    };
+    bookings.push(booking);
+    recorded
+}
+
+/// Whether `start`, followed through the bookings that replaced it, ends cancelled (not when
+/// it, or its last known successor, is open or its successor is not stored).
+fn ends_cancelled(bookings: &[Booking], start: &BookingRef) -> bool {
+    let mut at = start.clone();
+    for _ in 0..=bookings.len() {
+        let Some(booking) = bookings.iter().find(|b| b.reference == at) else {
+            return false;
+        };
+        match (booking.status, &booking.rescheduled_to) {
+            (BookingStatus::Cancelled, _) => return true,
+            (BookingStatus::Rescheduled, Some(next)) => {
+                at = BookingRef::new(at.provider, next.clone());
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Ends the booking that `this` (stored in `bookings`) replaces, if it is stored and still
+/// open (or ended as rescheduled without knowing by which booking).
+fn end_predecessor(bookings: &mut [Booking], changed: &mut Vec<BookingRef>, this: &BookingRef) {
+    let Some(old_id) = bookings
+        .iter()
+        .find(|b| &b.reference == this)
+        .and_then(|b| b.rescheduled_from.clone())
+    else {
+        return;
+    };
+    let old_ref = BookingRef::new(this.provider, old_id);
+    if let Some(old) = bookings.iter_mut().find(|b| b.reference == old_ref) {
+        let replaceable = old.status.is_open()
+            || (old.status == BookingStatus::Rescheduled && old.rescheduled_to.is_none());
+        if replaceable {
+            old.status = BookingStatus::Rescheduled;
+            old.rescheduled_to = Some(this.id.clone());
+            changed.push(old_ref);
+        }
     }
 }
 
@@ -713,6 +862,211 @@ mod tests {
         assert_eq!(record.stage, PipelineStage::DemoBooked);
         assert_eq!(holder, None);
         assert_eq!(record.next_action, None);
+    }
+
+    fn requested(id: &str, start: OffsetDateTime, replaces: &str) -> BookingEvent {
+        BookingEvent::RescheduleRequested {
+            slot: slot(id, start),
+            replaces: replaces.to_owned(),
+        }
+    }
+
+    fn find<'a>(bookings: &'a [Booking], id: &str) -> &'a Booking {
+        bookings.iter().find(|b| b.reference.id == id).unwrap()
+    }
+
+    #[test]
+    fn a_requested_reschedule_ends_the_old_booking_and_holds_the_deal_until_confirmed() {
+        let start = deal(PipelineStage::Prospect, StageSetBy::Automation);
+        let (record, holder, bookings, stages) = run(
+            start.clone(),
+            &[booked("old", FEB10, None), requested("new", FEB12, "old")],
+        );
+        assert_eq!(
+            stages,
+            vec![PipelineStage::Prospect, PipelineStage::DemoBooked]
+        );
+        assert_eq!(holder.as_ref().map(|h| h.id.as_str()), Some("new"));
+        assert_eq!(record.next_action.as_deref(), Some(DEMO_ACTION));
+        assert_eq!(record.next_action_date, Some(FEB12));
+        assert_eq!(find(&bookings, "old").status, BookingStatus::Rescheduled);
+        assert_eq!(
+            find(&bookings, "old").rescheduled_to.as_deref(),
+            Some("new")
+        );
+        assert_eq!(find(&bookings, "new").status, BookingStatus::Requested);
+        assert_eq!(
+            find(&bookings, "new").rescheduled_from.as_deref(),
+            Some("old")
+        );
+
+        // The confirmation, a plain creation naming no old booking.
+        let plan = plan_booking(
+            &record,
+            holder.as_ref(),
+            &bookings,
+            BookingProvider::Calendly,
+            &booked("new", FEB12, None),
+            NOW,
+        );
+        assert_eq!(plan.effect, BookingEffect::Rescheduled);
+        assert_eq!(plan.bookings.len(), 1, "{plan:?}");
+        assert_eq!(plan.bookings[0].status, BookingStatus::Scheduled);
+        assert_eq!(plan.bookings[0].rescheduled_from.as_deref(), Some("old"));
+        assert_eq!(plan.holder, None, "already the holder");
+        assert_eq!(plan.update, PipelineUpdate::default());
+    }
+
+    /// The end state of a reschedule awaiting confirmation is that of a direct reschedule,
+    /// whichever of the request and the confirmation arrives first.
+    #[test]
+    fn a_confirmed_reschedule_ends_like_a_direct_one_in_either_order() {
+        let orders: [Vec<BookingEvent>; 3] = [
+            vec![
+                booked("old", FEB10, None),
+                requested("new", FEB12, "old"),
+                booked("new", FEB12, None),
+            ],
+            vec![
+                booked("old", FEB10, None),
+                booked("new", FEB12, None),
+                requested("new", FEB12, "old"),
+            ],
+            // The old booking's own creation arrives last.
+            vec![
+                requested("new", FEB12, "old"),
+                booked("new", FEB12, None),
+                booked("old", FEB10, None),
+            ],
+        ];
+        let (direct, direct_holder, direct_bookings, direct_stages) = run(
+            deal(PipelineStage::Prospect, StageSetBy::Automation),
+            &[
+                booked("old", FEB10, None),
+                booked("new", FEB12, Some("old")),
+            ],
+        );
+        for events in orders {
+            let (record, holder, mut bookings, stages) = run(
+                deal(PipelineStage::Prospect, StageSetBy::Automation),
+                &events,
+            );
+            assert_eq!(stages, direct_stages, "{events:?}");
+            assert_eq!(record, direct, "{events:?}");
+            assert_eq!(holder, direct_holder, "{events:?}");
+            bookings.sort_by(|a, b| a.reference.id.cmp(&b.reference.id));
+            let mut expected = direct_bookings.clone();
+            expected.sort_by(|a, b| a.reference.id.cmp(&b.reference.id));
+            assert_eq!(bookings, expected, "{events:?}");
+        }
+    }
+
+    #[test]
+    fn a_rejected_or_cancelled_request_is_a_cancelled_demo_in_either_order() {
+        for events in [
+            vec![
+                booked("old", FEB10, None),
+                requested("new", FEB12, "old"),
+                ended("new", FEB12, None),
+            ],
+            vec![
+                booked("old", FEB10, None),
+                ended("new", FEB12, None),
+                requested("new", FEB12, "old"),
+            ],
+        ] {
+            let (record, holder, bookings, stages) = run(
+                deal(PipelineStage::Prospect, StageSetBy::Automation),
+                &events,
+            );
+            assert_eq!(
+                stages,
+                vec![
+                    PipelineStage::Prospect,
+                    PipelineStage::DemoBooked,
+                    PipelineStage::Contacted
+                ],
+                "{events:?}"
+            );
+            assert_eq!(record.next_action.as_deref(), Some(DEMO_CANCELLED_ACTION));
+            assert_eq!(holder, None);
+            // Cal.com cancelled the old booking when the reschedule was requested; a rejection
+            // does not bring it back.
+            assert_eq!(find(&bookings, "old").status, BookingStatus::Rescheduled);
+            assert_eq!(
+                find(&bookings, "old").rescheduled_to.as_deref(),
+                Some("new")
+            );
+            assert_eq!(find(&bookings, "new").status, BookingStatus::Cancelled);
+        }
+    }
+
+    #[test]
+    fn a_repeated_request_writes_nothing_and_a_late_one_only_links() {
+        let (record, holder, bookings, _) = run(
+            deal(PipelineStage::Prospect, StageSetBy::Automation),
+            &[booked("old", FEB10, None), requested("new", FEB12, "old")],
+        );
+        let plan = plan_booking(
+            &record,
+            holder.as_ref(),
+            &bookings,
+            BookingProvider::Calendly,
+            &requested("new", FEB12, "old"),
+            NOW,
+        );
+        assert_eq!(plan.effect, BookingEffect::AlreadyRecorded);
+        assert!(!plan.writes_anything(), "{plan:?}");
+
+        // After the confirmation, a late copy of the request leaves the booking scheduled.
+        let (record, holder, bookings, _) = run(
+            deal(PipelineStage::Prospect, StageSetBy::Automation),
+            &[
+                booked("old", FEB10, None),
+                requested("new", FEB12, "old"),
+                booked("new", FEB12, None),
+            ],
+        );
+        let plan = plan_booking(
+            &record,
+            holder.as_ref(),
+            &bookings,
+            BookingProvider::Calendly,
+            &requested("new", FEB12, "old"),
+            NOW,
+        );
+        assert_eq!(plan.effect, BookingEffect::AlreadyRecorded);
+        assert!(!plan.writes_anything(), "{plan:?}");
+    }
+
+    #[test]
+    fn a_request_for_a_booking_never_seen_books_the_deal() {
+        let (record, holder, bookings, stages) = run(
+            deal(PipelineStage::Contacted, StageSetBy::Automation),
+            &[requested("new", FEB12, "unknown")],
+        );
+        assert_eq!(
+            stages,
+            vec![PipelineStage::Contacted, PipelineStage::DemoBooked]
+        );
+        assert_eq!(record.next_action_date, Some(FEB12));
+        assert_eq!(holder.map(|h| h.id), Some("new".to_owned()));
+        assert_eq!(bookings.len(), 1);
+        assert_eq!(bookings[0].status, BookingStatus::Requested);
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for status in [
+            BookingStatus::Scheduled,
+            BookingStatus::Requested,
+            BookingStatus::Cancelled,
+            BookingStatus::Rescheduled,
+        ] {
+            assert_eq!(status.as_str().parse::<BookingStatus>(), Ok(status));
+        }
+        assert!(BookingStatus::Requested.is_open());
+        assert!(!BookingStatus::Rescheduled.is_open());
     }
 
     #[test]

@@ -1,6 +1,14 @@
-//! Cal.com booking webhooks (`BOOKING_CREATED`, `BOOKING_CANCELLED`, `BOOKING_RESCHEDULED`),
-//! with field names from Cal.com's source. A rescheduled booking carries its new `uid` and the
-//! old one in `rescheduleUid`. Cal.com sends no delivery id.
+//! Cal.com booking webhooks (`BOOKING_CREATED`, `BOOKING_CANCELLED`, `BOOKING_RESCHEDULED`,
+//! `BOOKING_REQUESTED` for a reschedule, `BOOKING_REJECTED`), with field names from Cal.com's
+//! source. A rescheduled booking carries its new `uid` and the old one in `rescheduleUid`.
+//! Cal.com sends no delivery id.
+//!
+//! An event type that requires confirmation announces a reschedule as `BOOKING_REQUESTED`
+//! (status `PENDING`, the old booking in `rescheduleUid`; Cal.com has cancelled the old booking
+//! by then) and, once the host confirms, sends a plain `BOOKING_CREATED` for the new `uid` that
+//! names the old booking nowhere; a rejection is `BOOKING_REJECTED` for the new `uid`. A
+//! `BOOKING_REQUESTED` without `rescheduleUid` (a first booking awaiting confirmation) is
+//! ignored: its confirmation's `BOOKING_CREATED` records it.
 
 use serde::Deserialize;
 
@@ -59,10 +67,19 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
     let envelope: Envelope = serde_json::from_slice(body)
         .map_err(|e| PayloadError(format!("the body is not a Cal.com webhook: {e}")))?;
     let trigger = envelope.trigger_event;
-    if !matches!(
-        trigger.as_str(),
-        "BOOKING_CREATED" | "BOOKING_CANCELLED" | "BOOKING_RESCHEDULED"
-    ) {
+    let handled = match trigger.as_str() {
+        "BOOKING_CREATED" | "BOOKING_CANCELLED" | "BOOKING_RESCHEDULED" | "BOOKING_REJECTED" => {
+            true
+        }
+        // Only a reschedule awaiting confirmation; a first booking waits for its confirmation.
+        "BOOKING_REQUESTED" => envelope
+            .payload
+            .get("rescheduleUid")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|uid| !uid.trim().is_empty()),
+        _ => false,
+    };
+    if !handled {
         return Ok(ParsedWebhook::Ignored(trigger));
     }
     let payload: Payload = serde_json::from_value(envelope.payload)
@@ -81,22 +98,24 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
         title: payload.title,
     };
     let event = match trigger.as_str() {
-        "BOOKING_CANCELLED" => BookingEvent::Ended {
+        "BOOKING_CANCELLED" | "BOOKING_REJECTED" => BookingEvent::Ended {
             slot,
             rescheduled: false,
             replaced_by: None,
         },
-        "BOOKING_RESCHEDULED" => {
+        "BOOKING_RESCHEDULED" | "BOOKING_REQUESTED" => {
             let replaces = payload
                 .reschedule_uid
                 .filter(|uid| !uid.trim().is_empty())
-                .ok_or_else(|| {
-                    PayloadError("BOOKING_RESCHEDULED payload: no rescheduleUid".into())
-                })?;
-            let replaces = key_id("BOOKING_RESCHEDULED payload: rescheduleUid", replaces)?;
-            BookingEvent::Booked {
-                slot,
-                replaces: Some(replaces),
+                .ok_or_else(|| PayloadError(format!("{trigger} payload: no rescheduleUid")))?;
+            let replaces = key_id(&format!("{trigger} payload: rescheduleUid"), replaces)?;
+            if trigger == "BOOKING_REQUESTED" {
+                BookingEvent::RescheduleRequested { slot, replaces }
+            } else {
+                BookingEvent::Booked {
+                    slot,
+                    replaces: Some(replaces),
+                }
             }
         }
         _ => BookingEvent::Booked {
@@ -178,11 +197,58 @@ mod tests {
     }
 
     #[test]
-    fn other_triggers_are_ignored_and_broken_payloads_refused() {
+    fn a_requested_reschedule_replaces_the_old_uid_and_a_rejection_ends() {
+        match notice(&fixture("BOOKING_REQUESTED")).event {
+            BookingEvent::RescheduleRequested { slot, replaces } => {
+                assert_eq!(slot.id, "new-uid");
+                assert_eq!(replaces, "old-uid");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            notice(&fixture("BOOKING_REJECTED")).event,
+            BookingEvent::Ended {
+                rescheduled: false,
+                replaced_by: None,
+                ..
+            }
+        ));
+        // The confirmation is a plain BOOKING_CREATED: a new booking, naming no other.
+        let mut confirmed = fixture("BOOKING_CREATED");
+        confirmed["payload"]
+            .as_object_mut()
+            .unwrap()
+            .remove("rescheduleUid");
+        assert!(matches!(
+            notice(&confirmed).event,
+            BookingEvent::Booked { replaces: None, .. }
+        ));
+    }
+
+    #[test]
+    fn other_triggers_and_first_bookings_awaiting_confirmation_are_ignored() {
+        for no_reschedule in [
+            serde_json::json!(null),
+            serde_json::json!(""),
+            serde_json::json!(7),
+        ] {
+            let mut first = fixture("BOOKING_REQUESTED");
+            first["payload"]["rescheduleUid"] = no_reschedule;
+            // Ignored before the payload is read: even a broken one.
+            first["payload"]["attendees"] = serde_json::json!([]);
+            assert_eq!(
+                parse(first.to_string().as_bytes()),
+                Ok(ParsedWebhook::Ignored("BOOKING_REQUESTED".into()))
+            );
+        }
         assert_eq!(
-            parse(fixture("BOOKING_REQUESTED").to_string().as_bytes()),
-            Ok(ParsedWebhook::Ignored("BOOKING_REQUESTED".into()))
+            parse(fixture("MEETING_ENDED").to_string().as_bytes()),
+            Ok(ParsedWebhook::Ignored("MEETING_ENDED".into()))
         );
+    }
+
+    #[test]
+    fn broken_payloads_are_refused() {
         assert!(parse(b"{not json").is_err());
         let mut no_attendee = fixture("BOOKING_CREATED");
         no_attendee["payload"]["attendees"] = serde_json::json!([]);
@@ -213,11 +279,13 @@ mod tests {
 
     #[test]
     fn a_uid_no_key_can_hold_is_refused() {
-        for field in ["uid", "rescheduleUid"] {
-            let mut body = fixture("BOOKING_RESCHEDULED");
-            body["payload"][field] = serde_json::json!("u".repeat(600));
-            let err = parse(&serde_json::to_vec(&body).unwrap()).unwrap_err();
-            assert!(err.0.contains("bytes long"), "{field}: {err:?}");
+        for trigger in ["BOOKING_RESCHEDULED", "BOOKING_REQUESTED"] {
+            for field in ["uid", "rescheduleUid"] {
+                let mut body = fixture(trigger);
+                body["payload"][field] = serde_json::json!("u".repeat(600));
+                let err = parse(&serde_json::to_vec(&body).unwrap()).unwrap_err();
+                assert!(err.0.contains("bytes long"), "{trigger} {field}: {err:?}");
+            }
         }
     }
 }

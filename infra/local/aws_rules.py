@@ -42,6 +42,7 @@ from __future__ import annotations
 import fnmatch
 import io
 import json
+import urllib.parse
 import random
 import re
 import threading
@@ -126,11 +127,40 @@ def secret_arn(region: str, secret: str = "SalesSecrets") -> str:
     return f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{secret}"
 
 
+def topic_arn(region: str, topic: str) -> str:
+    return f"arn:aws:sns:{region}:{ACCOUNT}:{topic}"
+
+
+def ses_identity_arn(region: str, identity: str) -> str:
+    return f"arn:aws:ses:{region}:{ACCOUNT}:identity/{identity}"
+
+
+def rest_permissions(method: str, path: str, raw: bytes, region: str):
+    """The IAM action and resource of an SES v2 or SNS request the functions make (SendEmail,
+    Publish), or None for any other request (left to moto unchecked). SES authorises SendEmail
+    on the sender's identity: its domain, or the address itself when that is verified alone."""
+    if method == "POST" and path == "/v2/email/outbound-emails":
+        try:
+            sender = json.loads(raw or b"{}").get("FromEmailAddress") or ""
+        except ValueError:
+            sender = ""
+        address = sender.rsplit("<", 1)[-1].rstrip(">").strip()
+        domain = address.rsplit("@", 1)[-1]
+        return "ses", [("ses:SendEmail", ses_identity_arn(region, domain))]
+    if method == "POST" and path in ("", "/"):
+        form = urllib.parse.parse_qs(raw.decode("utf-8", "replace"))
+        if form.get("Action") == ["Publish"]:
+            topic = (form.get("TopicArn") or [""])[0]
+            return "sns", [("sns:Publish", topic)]
+    return None
+
+
 class _Resolver:
     """Turns a policy's `Resource` into ARNs: the stack's table and secret by their logical ids."""
 
     def __init__(self, template: dict, region: str):
         self.resources = template.get("Resources") or {}
+        self.parameters = template.get("Parameters") or {}
         self.region = region
 
     def _kind(self, name: str) -> str:
@@ -143,6 +173,12 @@ class _Resolver:
         if kind == "AWS::SecretsManager::Secret":
             # `!Ref` of a secret is its ARN.
             return secret_arn(self.region, name)
+        if kind == "AWS::SNS::Topic":
+            # `!Ref` of a topic is its ARN; locally the topic is named by its logical id.
+            return topic_arn(self.region, name)
+        if name in self.parameters:
+            # A parameter: its default stands for the deployed value locally.
+            return str((self.parameters[name] or {}).get("Default", ""))
         raise PolicyError(f"a policy names {name} ({kind or 'not a resource'}): not modelled locally")
 
     def resolve(self, value) -> list[str]:
@@ -422,6 +458,13 @@ class AwsRules:
     def _control(self, environ, start_response):
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
+        if path == "/_local/sent" and method == "GET":
+            query = environ.get("QUERY_STRING", "")
+            service = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("service", "")
+            if service not in ("ses", "sns"):
+                return _json_response(start_response, 400, {"message": "service=ses or service=sns"})
+            with self.state:
+                return _json_response(start_response, 200, {"service": service, "sent": self.sent(service)})
         if path == "/_local/iam" and method == "GET":
             return _json_response(start_response, 200, self.iam_report())
         if path == "/_local/rules" and method == "POST":
@@ -477,7 +520,7 @@ class AwsRules:
             return self._control(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not (target.startswith(DYNAMODB_TARGET) or target.startswith(SECRETS_TARGET)):
-            return self.app(environ, start_response)
+            return self._rest(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
         try:
@@ -515,6 +558,62 @@ class AwsRules:
         if rules is None:
             return forward()
         return self._with_rules(operation, body, tables[0], rules, forward, start_response)
+
+    def _rest(self, environ, start_response):
+        """SES v2 and SNS (REST and query protocols): the function's IAM policy decides
+        SendEmail and Publish as AWS would; everything else goes to moto as it is."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        region = region_of(authorization, self.region)
+        found = rest_permissions(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), raw, region)
+        key = access_key_of(authorization)
+        if found is None or not key or not key.startswith(LOCAL_KEY_PREFIX):
+            return self.app(environ, start_response)
+        service, needed = found
+        function = key[len(LOCAL_KEY_PREFIX):]
+        policy = self.policies.get(function)
+        for action, resource in needed:
+            if policy is None or not policy.decide(action, resource):
+                with self.state:
+                    self.denied.append({"function": function, "action": action, "resource": resource})
+                _, error = access_denied(function, action, resource, service)
+                if service == "sns":
+                    body = (
+                        '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error>'
+                        f"<Type>Sender</Type><Code>AuthorizationError</Code><Message>{error['message']}</Message>"
+                        "</Error><RequestId>local</RequestId></ErrorResponse>"
+                    ).encode()
+                    start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+                    return [body]
+                return _json_response(start_response, 403, {"message": error["message"]}, "AccessDeniedException")
+        with self.state:
+            self.used.setdefault(function, set()).update(needed)
+        return self.app(environ, start_response)
+
+    def sent(self, service: str) -> list[dict]:
+        """What moto's SES sent and SNS published, oldest first (`GET /_local/sent?service=`)."""
+        out = []
+        if service == "ses":
+            from moto.ses.models import ses_backends
+
+            for region, backend in ses_backends[ACCOUNT].items():
+                for m in backend.sent_messages:
+                    out.append({
+                        "id": m.id, "region": region, "source": m.source,
+                        "destinations": m.destinations, "subject": getattr(m, "subject", None),
+                        "body": getattr(m, "body", None),
+                    })
+        elif service == "sns":
+            from moto.sns.models import sns_backends
+
+            for region, backend in sns_backends[ACCOUNT].items():
+                for arn, topic in backend.topics.items():
+                    for message_id, message, subject, *_ in getattr(topic, "sent_notifications", []):
+                        out.append({"id": message_id, "region": region, "topic": arn,
+                                    "subject": subject, "message": message})
+        return out
 
     def _authorise(self, authorization, target, body, region):
         key = access_key_of(authorization)

@@ -36,6 +36,80 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 
 
+def provision(template_path: str, region: str) -> list[str]:
+    """Creates in moto what the stack's template declares for SES and SNS, as a deployed stack
+    has them: every `AWS::SNS::Topic` (named by its logical id, the ARN the local IAM check
+    resolves `!Ref` to), every `AWS::SES::Template`, and the sender identity (the
+    `OfferSenderDomain` parameter's default, verified). What was created, in words."""
+    from cfn_template import load_template
+    from moto.ses.models import ses_backends
+    from moto.sns.models import sns_backends
+
+    template = load_template(template_path)
+    parameters = template.get("Parameters") or {}
+    made = []
+    for name, resource in (template.get("Resources") or {}).items():
+        kind = (resource or {}).get("Type")
+        props = (resource or {}).get("Properties") or {}
+        if kind == "AWS::SNS::Topic":
+            sns_backends[ACCOUNT][region].create_topic(name)
+            made.append(f"SNS topic {name}")
+        elif kind == "AWS::SES::Template":
+            body = props.get("Template") or {}
+            ses_backends[ACCOUNT][region].add_template({
+                "template_name": body.get("TemplateName") or name,
+                "subject_part": body.get("SubjectPart", ""),
+                "text_part": body.get("TextPart", ""),
+                "html_part": body.get("HtmlPart", ""),
+            })
+            made.append(f"SES template {body.get('TemplateName') or name}")
+    domain = (parameters.get("OfferSenderDomain") or {}).get("Default")
+    if domain:
+        ses_backends[ACCOUNT][region].verify_domain(domain)
+        made.append(f"SES identity {domain}")
+    return made
+
+
+def sesv2_templates():
+    """Makes moto's SES v2 SendEmail send `Content.Template` (moto 5.2 raises NotImplemented):
+    the template (created with SES v1's CreateTemplate, which moto keeps for both) rendered with
+    the data as SES renders it, `{{name}}` replaced; an unknown template is SES's 404
+    NotFoundException."""
+    import json
+    import re
+
+    from moto.sesv2.responses import SESV2Response
+    from moto.ses.models import ses_backends
+
+    original = SESV2Response.send_email
+
+    def send_email(self):
+        params = json.loads(self.body)
+        content = params.get("Content") or {}
+        if "Template" not in content:
+            return original(self)
+        spec = content["Template"]
+        backend = ses_backends[self.current_account][self.region]
+        template = backend.templates.get(spec.get("TemplateName"))
+        if template is None:
+            return 404, {"X-Amzn-Errortype": "NotFoundException"}, json.dumps(
+                {"message": f"Template {spec.get('TemplateName')} does not exist."})
+        data = json.loads(spec.get("TemplateData") or "{}")
+
+        def render(text):
+            return re.sub(r"{{\s*(\w+)\s*}}", lambda m: str(data.get(m.group(1), "")), text or "")
+
+        message = backend.send_email(
+            source=params.get("FromEmailAddress"),
+            destinations=params.get("Destination") or {},
+            subject=render(template.get("subject_part")),
+            body=render(template.get("text_part") or template.get("html_part")),
+        )
+        return json.dumps({"MessageId": message.id})
+
+    SESV2Response.send_email = send_email
+
+
 def bounded_transactions():
     """Makes moto's TransactWriteItems back up only the items it touches.
 
@@ -171,6 +245,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if not args.stock_transactions:
         bounded_transactions()
+    sesv2_templates()
+    made = provision(os.path.normpath(args.template), os.environ.get("AWS_REGION", "ap-southeast-2"))
     # The rules layer runs outside the lock: its latency and stalls must not hold up others.
     app = AwsRules(
         serialised(DomainDispatcherApplication(create_backend_app)),
@@ -179,7 +255,7 @@ def main() -> None:
     )
     print(
         f"local DynamoDB (moto, serialised, AWS rules from {os.path.normpath(args.template)}) "
-        f"on http://{args.host}:{args.port}",
+        f"on http://{args.host}:{args.port}" + (f"; provisioned {', '.join(made)}" if made else ""),
         flush=True,
     )
     run_simple(

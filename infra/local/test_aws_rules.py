@@ -94,6 +94,18 @@ class Requests(unittest.TestCase):
         self.assertEqual(rules.region_of(auth, "x"), "ap-southeast-2")
         self.assertIsNone(rules.access_key_of(""))
 
+    def test_ses_and_sns_requests_name_the_action_and_resource_aws_authorises(self):
+        ses = rules.rest_permissions(
+            "POST", "/v2/email/outbound-emails",
+            b'{"FromEmailAddress": "Agency OS <offers@agency.test>"}', "ap-southeast-2")
+        self.assertEqual(ses, ("ses", [("ses:SendEmail", f"arn:aws:ses:ap-southeast-2:{rules.ACCOUNT}:identity/agency.test")]))
+        topic = f"arn:aws:sns:ap-southeast-2:{rules.ACCOUNT}:TeamAlerts"
+        sns = rules.rest_permissions(
+            "POST", "/", f"Action=Publish&TopicArn={topic}&Message=hi".encode(), "ap-southeast-2")
+        self.assertEqual(sns, ("sns", [("sns:Publish", topic)]))
+        self.assertIsNone(rules.rest_permissions("POST", "/", b"Action=CreateTopic&Name=x", "ap-southeast-2"))
+        self.assertIsNone(rules.rest_permissions("GET", "/v2/email/identities", b"", "ap-southeast-2"))
+
     def test_limits(self):
         too_many = {"TransactItems": [{"Put": {"TableName": "t", "Item": {}}}] * 101}
         self.assertIn("100", rules.limit_violation("TransactWriteItems", too_many))

@@ -49,7 +49,7 @@ class TemplateTest(unittest.TestCase):
             "GET /billing/founding-spots", "POST /billing/create-checkout",
             "POST /billing/customer-portal", "GET /pipeline/summary", "GET /pipeline/leads",
             "POST /pipeline/leads", "GET /pipeline/leads/{lead_id}", "PATCH /pipeline/leads/{lead_id}",
-            "GET /founding/members", "GET /founding/waitlist", "GET /founding/holds",
+            "GET /founding/members", "GET /founding/waitlist", "GET /founding/holds", "GET /founding/spots",
             "POST /founding/holds/{spot}/release",
         })
         self.assertEqual(routes["GET /billing/founding-spots"].function, "founding-spots")

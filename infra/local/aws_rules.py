@@ -141,12 +141,18 @@ def rest_permissions(method: str, path: str, raw: bytes, region: str):
     on the sender's identity: its domain, or the address itself when that is verified alone."""
     if method == "POST" and path == "/v2/email/outbound-emails":
         try:
-            sender = json.loads(raw or b"{}").get("FromEmailAddress") or ""
+            request = json.loads(raw or b"{}")
         except ValueError:
-            sender = ""
+            request = {}
+        sender = request.get("FromEmailAddress") or ""
         address = sender.rsplit("<", 1)[-1].rstrip(">").strip()
         domain = address.rsplit("@", 1)[-1]
-        return "ses", [("ses:SendEmail", ses_identity_arn(region, domain))]
+        needed = [("ses:SendEmail", ses_identity_arn(region, domain))]
+        # A templated send is authorised on the template too.
+        template = ((request.get("Content") or {}).get("Template") or {}).get("TemplateName")
+        if template:
+            needed.append(("ses:SendEmail", f"arn:aws:ses:{region}:{ACCOUNT}:template/{template}"))
+        return "ses", needed
     if method == "POST" and path in ("", "/"):
         form = urllib.parse.parse_qs(raw.decode("utf-8", "replace"))
         if form.get("Action") == ["Publish"]:
@@ -173,6 +179,9 @@ class _Resolver:
         if kind == "AWS::SecretsManager::Secret":
             # `!Ref` of a secret is its ARN.
             return secret_arn(self.region, name)
+        if kind == "AWS::SES::Template":
+            # `!Ref` of a template is its name; locally the template is named by its logical id.
+            return name
         if kind == "AWS::SNS::Topic":
             # `!Ref` of a topic is its ARN; locally the topic is named by its logical id.
             return topic_arn(self.region, name)

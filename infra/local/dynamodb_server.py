@@ -56,13 +56,14 @@ def provision(template_path: str, region: str) -> list[str]:
             made.append(f"SNS topic {name}")
         elif kind == "AWS::SES::Template":
             body = props.get("Template") or {}
+            # Named by its logical id locally (deployed, CloudFormation names it; `!Ref` gives it).
             ses_backends[ACCOUNT][region].add_template({
-                "template_name": body.get("TemplateName") or name,
+                "template_name": name,
                 "subject_part": body.get("SubjectPart", ""),
                 "text_part": body.get("TextPart", ""),
                 "html_part": body.get("HtmlPart", ""),
             })
-            made.append(f"SES template {body.get('TemplateName') or name}")
+            made.append(f"SES template {name}")
     domain = (parameters.get("OfferSenderDomain") or {}).get("Default")
     if domain:
         ses_backends[ACCOUNT][region].verify_domain(domain)

@@ -3,6 +3,7 @@
 
 mod checkout;
 mod membership;
+mod offers;
 mod webhook;
 
 use sales::domain::signature::timestamped_header;

@@ -306,7 +306,8 @@ fn webhooks_and_checkout_have_reserved_concurrency_leaving_most_of_the_account_f
 /// Optional secret keys added after the first deploy: not in the placeholder `SecretString`, since
 /// a changed `SecretString` makes CloudFormation overwrite the real secret with empty values.
 /// They are put into the secret by hand (README, Configuration).
-const SECRET_KEYS_ADDED_AFTER_FIRST_DEPLOY: [&str; 1] = ["TURNSTILE_SECRET_KEY"];
+const SECRET_KEYS_ADDED_AFTER_FIRST_DEPLOY: [&str; 2] =
+    ["TURNSTILE_SECRET_KEY", "OFFER_SIGNING_KEY"];
 
 #[test]
 fn secrets_only_where_they_are_read() {

@@ -326,8 +326,10 @@ async fn audit(store: &SalesStore) {
                 store.lead_by_email(&email).await.map(|l| l.is_some())
             } else if let Some(customer) = pk.strip_prefix("CUSTOMER#") {
                 store.billing_state(customer).await.map(|_| true)
+            } else if let Some(charge) = pk.strip_prefix("CHARGE#") {
+                store.charge_customer(charge).await.map(|c| c.is_some())
             } else if pk == "FOUNDING" || pk.starts_with("FOUNDER#") {
-                store.founding_spots().await.map(|_| true)
+                store.founding_spot_items().await.map(|_| true)
             } else if pk == "WAITLIST" || pk.starts_with("WAITLISTED#") {
                 store.waitlist().await.map(|_| true)
             } else if pk == "PIPELINE" {

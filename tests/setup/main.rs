@@ -1125,7 +1125,8 @@ async fn functions_read_the_secret_as_their_own_roles() {
         "STRIPE_WEBHOOK_SECRET": "whsec_from_the_secret",
         "CAL_WEBHOOK_SECRET": "cal_from_the_secret",
         "CALENDLY_WEBHOOK_SIGNING_KEY": "calendly_from_the_secret",
-        "STRIPE_FOUNDING_PRICE_ID": "price_from_the_secret"
+        "STRIPE_FOUNDING_PRICE_ID": "price_from_the_secret",
+        "OFFER_SIGNING_KEY": "offer_key_from_the_secret"
     }))
     .await;
     // The environment holds every secret too (as `make dev`'s .env.dev does): a function still
@@ -1142,6 +1143,7 @@ async fn functions_read_the_secret_as_their_own_roles() {
         (role::STRIPE_WEBHOOK, "stripe-webhook"),
         (role::CAL_WEBHOOK, "cal-webhook"),
         (role::CALENDLY_WEBHOOK, "calendly-webhook"),
+        (role::WAITLIST_OFFERS, "waitlist-offers"),
     ] {
         let sdk = sdk_config_as(function).await;
         let config = Config::load_with(&sdk, Some(&secret.arn), env, secret_keys_of(binary))
@@ -1157,6 +1159,14 @@ async fn functions_read_the_secret_as_their_own_roles() {
             held(&config.calendly_signing_keys),
         );
         let none: Vec<String> = Vec::new();
+        let offer_key = config.offer_signing_key.as_ref().map(|k| k.expose());
+        // The offer key: for the function that signs offer links and the one that checks them.
+        assert_eq!(
+            offer_key,
+            matches!(binary, "waitlist-offers" | "create-checkout")
+                .then_some("offer_key_from_the_secret"),
+            "{binary}"
+        );
         match binary {
             "create-checkout" | "customer-portal" => {
                 assert_eq!(stripe_key, Some("sk_test_from_the_secret"), "{binary}");
@@ -1173,6 +1183,10 @@ async fn functions_read_the_secret_as_their_own_roles() {
                     ["whsec_from_the_secret", "whsec_previous_from_the_env"]
                 );
                 assert_eq!((&cal, &calendly), (&none, &none), "{binary}");
+            }
+            "waitlist-offers" => {
+                assert_eq!(stripe_key, None, "{binary} never holds the Stripe API key");
+                assert_eq!((&stripe_hooks, &cal, &calendly), (&none, &none, &none));
             }
             "cal-webhook" => {
                 assert_eq!(stripe_key, None, "{binary} never holds the Stripe API key");

@@ -42,6 +42,35 @@ pub mod role {
     pub const CAL_WEBHOOK: &str = "CalWebhookFunction";
     pub const CALENDLY_WEBHOOK: &str = "CalendlyWebhookFunction";
     pub const PIPELINE: &str = "PipelineFunction";
+    pub const WAITLIST_OFFERS: &str = "WaitlistOffersFunction";
+}
+
+/// What the local AWS server's SES sent to `recipient`: (subject, body), oldest first.
+pub async fn ses_sent_to(recipient: &str) -> Vec<(String, String)> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/_local/sent?service=ses", endpoint()))
+        .send()
+        .await
+        .expect("the local server's sent-mail endpoint")
+        .json()
+        .await
+        .expect("JSON");
+    answer["sent"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|message| {
+            message["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|a| a.as_str() == Some(recipient)))
+        })
+        .map(|message| {
+            (
+                message["subject"].as_str().unwrap_or_default().to_owned(),
+                message["body"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// The same table, reached as a function would reach it in AWS: its calls are signed with the
@@ -516,12 +545,15 @@ pub async fn history(
 }
 
 /// The Stripe event fixtures of the six event types stripe-webhook handles (under `stripe/`).
-pub const STRIPE_EVENT_FIXTURES: [&str; 9] = [
+pub const STRIPE_EVENT_FIXTURES: [&str; 12] = [
     "evt_checkout.session.completed.json",
     "evt_checkout.session.expired.json",
     "evt_checkout.session.async_payment_succeeded.json",
     "evt_checkout.session.async_payment_failed.json",
     "evt_charge.dispute.created.json",
+    "evt_charge.dispute.closed.json",
+    "evt_charge.succeeded.json",
+    "evt_charge.refunded.json",
     "evt_customer.subscription.updated.json",
     "evt_customer.subscription.deleted.json",
     "evt_invoice.paid.json",

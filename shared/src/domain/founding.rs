@@ -194,18 +194,22 @@ pub enum ReservationKind {
     /// The e-mail's founding membership lapsed (its subscription ended): the same spot is theirs
     /// again if they check out before `until`.
     Lapsed,
+    /// Offered to the first person on the waitlist: theirs if they check out before `until`.
+    Offer,
 }
 
 impl ReservationKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ReservationKind::Lapsed => "lapsed",
+            ReservationKind::Offer => "offer",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "lapsed" => Some(ReservationKind::Lapsed),
+            "offer" => Some(ReservationKind::Offer),
             _ => None,
         }
     }
@@ -281,6 +285,7 @@ impl FoundingSpot {
                 Some(reservation) => (
                     match reservation.kind {
                         ReservationKind::Lapsed => SpotStatusKind::Lapsed,
+                        ReservationKind::Offer => SpotStatusKind::Offered,
                     },
                     Some(reservation.email.clone()),
                     None,
@@ -306,6 +311,8 @@ pub enum SpotStatusKind {
     Member,
     /// A former member's spot, kept for them until `until`.
     Lapsed,
+    /// Offered to a waitlisted e-mail until `until`.
+    Offered,
     Held,
     Free,
 }
@@ -413,7 +420,7 @@ pub struct FoundingTally {
     pub total: u8,
     pub members: u8,
     pub held: u8,
-    /// Spots kept for one person (a lapsed membership), not free to anyone else.
+    /// Spots kept for one person (a lapsed membership, a waitlist offer), not free to anyone else.
     pub reserved: u8,
     pub remaining: u8,
 }

@@ -7,6 +7,7 @@ pub mod email;
 pub mod founding;
 pub mod lead;
 pub mod limits;
+pub mod offer;
 pub mod pipeline;
 pub mod plan;
 pub mod signature;
@@ -27,6 +28,7 @@ pub use founding::{
     FOUNDING_SPOTS, HOLD_GRACE, LAPSED_MEMBERSHIP_KEPT,
 };
 pub use lead::{Lead, LeadBilling, LeadId, LeadRef, LeadSource, NewLead};
+pub use offer::{OfferError, OfferToken, WaitlistStatus, OFFER_LIFETIME};
 pub use pipeline::{
     apply_update, decide_stage_move, summary_deltas, Cause, DealValue, PipelineError,
     PipelineRecord, PipelineStage, PipelineUpdate, Probability, StageChange, StageKept, StageMove,

@@ -12,8 +12,8 @@ use url::Url;
 use super::checkout_metadata::CheckoutMetadata;
 use crate::domain::time_format;
 use crate::domain::{
-    Client, EmailAddress, HoldRef, HoldSlot, HoldWindow, LeadSource, NewLead, OpenSession,
-    PlanType, SpotNumber, HOLD_GRACE,
+    Client, EmailAddress, HoldRef, HoldSlot, HoldWindow, LeadSource, NewLead, OfferError,
+    OfferToken, OpenSession, PlanType, SpotNumber, HOLD_GRACE,
 };
 use crate::lambda::clock::Clock;
 use crate::lambda::config::Config;
@@ -39,6 +39,8 @@ struct CheckoutInput {
     cancel_url: Option<String>,
     /// The widget's Turnstile token, when the human check is configured.
     turnstile_token: Option<String>,
+    /// A waitlist offer's signed token (the `offer` of the offer e-mail's link).
+    offer: Option<String>,
 }
 
 /// A validated checkout request.
@@ -50,6 +52,7 @@ struct CheckoutOrder {
     success_url: String,
     cancel_url: String,
     turnstile_token: String,
+    offer: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -182,7 +185,42 @@ impl CreateCheckout {
             success_url,
             cancel_url,
             turnstile_token: input.turnstile_token.unwrap_or_default(),
+            offer: input.offer.filter(|offer| !offer.trim().is_empty()),
         })
+    }
+
+    /// A checkout from an offer link: the offer must be one we signed, still live, and made to
+    /// this e-mail (the spot itself is kept for that e-mail by its reservation, whatever the
+    /// link; the token lets the visitor be told clearly why a link does not work).
+    fn check_offer(
+        &self,
+        offer: &str,
+        order: &CheckoutOrder,
+        now: OffsetDateTime,
+    ) -> Result<(), ApiError> {
+        if order.plan != PlanType::Founding {
+            return Err(ApiError::Invalid {
+                field: "offer",
+                reason: "an offer is for the founding plan".into(),
+            });
+        }
+        let key = self.config.offer_signing_key.as_ref().ok_or_else(|| {
+            ApiError::Unavailable("waitlist offers are not configured (OFFER_SIGNING_KEY)".into())
+        })?;
+        match OfferToken::check(offer, key.expose().as_bytes(), &order.email, now) {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let code = match err {
+                    OfferError::Invalid => "invalid_offer",
+                    OfferError::Expired(_) => "offer_expired",
+                    OfferError::NotYours => "offer_not_yours",
+                };
+                Err(ApiError::Refused {
+                    code,
+                    reason: err.to_string(),
+                })
+            }
+        }
     }
 
     fn price(&self, plan: PlanType) -> Result<String, ApiError> {
@@ -337,6 +375,9 @@ impl CreateCheckout {
         let order = self.validate(json_body(request)?)?;
         let price_id = self.price(order.plan)?;
         let now = self.clock.now();
+        if let Some(offer) = &order.offer {
+            self.check_offer(offer, &order, now)?;
+        }
         let mut new_lead = NewLead::new(order.email.clone(), LeadSource::Checkout);
         new_lead.company = order.company_name.clone();
         let mut hold = None;

@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod founding_spots;
 pub mod pipeline;
 pub mod stripe_webhook;
+pub mod waitlist_offers;
 
 pub use booking_webhook::BookingWebhook;
 pub use create_checkout::CreateCheckout;
@@ -28,6 +29,7 @@ pub use customer_portal::CustomerPortal;
 pub use founding_spots::FoundingSpots;
 pub use pipeline::PipelineApi;
 pub use stripe_webhook::StripeWebhook;
+pub use waitlist_offers::{SweepReport, WaitlistOffers};
 
 pub use crate::domain::PlanType;
 pub use crate::lambda::clock::Clock;

@@ -32,7 +32,7 @@ impl fmt::Debug for Secret {
 /// Keys that are secret: read from Secrets Manager in AWS, from the environment locally. A
 /// function keeps only the ones it uses ([`crate::lambda::runtime::FUNCTION_SECRETS`]); the
 /// others are dropped as soon as the secret is parsed (see [`Config::load_with`]).
-pub const SECRET_KEYS: [&str; 8] = [
+pub const SECRET_KEYS: [&str; 9] = [
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_WEBHOOK_SECRET_PREVIOUS",
@@ -41,6 +41,7 @@ pub const SECRET_KEYS: [&str; 8] = [
     "CALENDLY_WEBHOOK_SIGNING_KEY",
     "CALENDLY_WEBHOOK_SIGNING_KEY_PREVIOUS",
     "TURNSTILE_SECRET_KEY",
+    "OFFER_SIGNING_KEY",
 ];
 
 /// The Stripe API key (create-checkout, customer-portal).
@@ -123,6 +124,13 @@ pub struct Config {
     /// The optional human check (Cloudflare Turnstile) on founding checkouts: `None` (off)
     /// without `TURNSTILE_SECRET_KEY`; `TURNSTILE_VERIFY_URL` replaces Cloudflare's URL.
     pub turnstile: Option<crate::providers::turnstile::TurnstileSettings>,
+    /// Signs and checks waitlist offer links (waitlist-offers signs, create-checkout checks).
+    pub offer_signing_key: Option<Secret>,
+    /// The offer e-mail's sender (an address of the SES-verified `OfferSenderDomain`), its SES
+    /// template, and the page its link opens (the landing page, `?offer=<token>` appended).
+    pub offer_sender: Option<String>,
+    pub offer_template: Option<String>,
+    pub offer_link_base: Option<Url>,
 }
 
 fn optional_url(
@@ -207,6 +215,10 @@ impl Config {
                 None => crate::domain::DEFAULT_HOLDS_PER_CLIENT,
             },
             turnstile: crate::providers::turnstile::TurnstileSettings::from_lookup(&get)?,
+            offer_signing_key: nonempty("OFFER_SIGNING_KEY").map(Secret::new),
+            offer_sender: nonempty("OFFER_SENDER"),
+            offer_template: nonempty("OFFER_TEMPLATE"),
+            offer_link_base: optional_url(&get, "OFFER_LINK_BASE")?,
         })
     }
 

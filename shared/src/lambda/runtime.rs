@@ -16,13 +16,20 @@ use crate::SalesStore;
 
 /// create-checkout's secrets: the Stripe API key, and Turnstile's secret when the human check
 /// is configured.
-pub const CHECKOUT_KEYS: &[&str] = &["STRIPE_SECRET_KEY", "TURNSTILE_SECRET_KEY"];
+pub const CHECKOUT_KEYS: &[&str] = &[
+    "STRIPE_SECRET_KEY",
+    "TURNSTILE_SECRET_KEY",
+    "OFFER_SIGNING_KEY",
+];
+
+/// waitlist-offers' secret: the key its offer links are signed with.
+pub const OFFER_KEYS: &[&str] = &["OFFER_SIGNING_KEY"];
 
 /// The secret keys each function reads, by binary name: its [`Config`] holds these and no
 /// other secret (tests/deploy checks that exactly the functions listed with keys get
 /// `SECRETS_ID` and the permission to read the secret). The webhooks never hold the Stripe API
 /// key; the two functions that call Stripe hold no webhook secret.
-pub const FUNCTION_SECRETS: [(&str, &[&str]); 7] = [
+pub const FUNCTION_SECRETS: [(&str, &[&str]); 8] = [
     ("founding-spots", &[]),
     ("create-checkout", CHECKOUT_KEYS),
     ("customer-portal", STRIPE_API_KEYS),
@@ -30,6 +37,7 @@ pub const FUNCTION_SECRETS: [(&str, &[&str]); 7] = [
     ("cal-webhook", CAL_WEBHOOK_KEYS),
     ("calendly-webhook", CALENDLY_WEBHOOK_KEYS),
     ("pipeline", &[]),
+    ("waitlist-offers", OFFER_KEYS),
 ];
 
 /// The secret keys the function named `binary` reads (none for a name not in
@@ -43,7 +51,7 @@ pub fn secret_keys_of(binary: &str) -> &'static [&'static str] {
 
 /// Each function's Lambda timeout (`Timeout` in infra/template.yaml, which tests/deploy checks
 /// against this table), by binary name.
-pub const LAMBDA_TIMEOUTS: [(&str, Duration); 7] = [
+pub const LAMBDA_TIMEOUTS: [(&str, Duration); 8] = [
     ("founding-spots", Duration::from_secs(5)),
     ("create-checkout", Duration::from_secs(15)),
     ("customer-portal", Duration::from_secs(15)),
@@ -51,6 +59,7 @@ pub const LAMBDA_TIMEOUTS: [(&str, Duration); 7] = [
     ("cal-webhook", Duration::from_secs(10)),
     ("calendly-webhook", Duration::from_secs(10)),
     ("pipeline", Duration::from_secs(10)),
+    ("waitlist-offers", Duration::from_secs(60)),
 ];
 
 /// How long one AWS call (DynamoDB, Secrets Manager) may take, sized to the function's Lambda
@@ -173,6 +182,11 @@ impl Deps {
             Some(id) => WebhookSecrets::from_secrets_manager(initial, &self.sdk, id, keys),
             None => WebhookSecrets::fixed(initial),
         })
+    }
+
+    /// The SES v2 client (waitlist-offers), with the function's timeouts.
+    pub fn sesv2(&self) -> aws_sdk_sesv2::Client {
+        aws_sdk_sesv2::Client::new(&self.sdk)
     }
 
     pub fn stripe(&self) -> Result<StripeClient, StartupError> {

@@ -3,6 +3,7 @@
 
 pub mod cal;
 pub mod calendly;
+pub mod ses;
 pub mod stripe;
 pub mod stripe_events;
 pub mod turnstile;

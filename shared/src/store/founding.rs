@@ -262,6 +262,9 @@ struct SpotsView {
     spots: Vec<(SpotNumber, SpotState)>,
     holds: HashMap<SpotNumber, HoldRecord>,
     reservations: HashMap<SpotNumber, Reservation>,
+    /// Someone is waiting on the waitlist: a free spot is theirs (offered in order), not the
+    /// next visitor's.
+    waiting: bool,
 }
 
 impl SpotsView {
@@ -286,10 +289,12 @@ impl SpotsView {
                     .is_some_and(|r| r.is_live_at(now) && &r.email == email)
             })
             .collect();
-        if kept.is_empty() {
-            free
-        } else {
+        if !kept.is_empty() {
             kept
+        } else if self.waiting {
+            Vec::new()
+        } else {
+            free
         }
     }
 }
@@ -741,14 +746,23 @@ impl SalesStore {
         email: &EmailAddress,
     ) -> Result<(Option<LeadId>, SpotsView), StoreError> {
         let email_pk = keys::email(email);
-        let wanted = std::iter::once((email_pk.clone(), keys::EMAIL_SK.to_owned())).chain(
-            SpotNumber::all().map(|spot| (keys::FOUNDING_PK.to_owned(), keys::spot_sk(spot))),
-        );
+        let wanted = [
+            (email_pk.clone(), keys::EMAIL_SK.to_owned()),
+            (
+                keys::WAITLIST_PK.to_owned(),
+                keys::WAITLIST_COUNTER_SK.to_owned(),
+            ),
+        ]
+        .into_iter()
+        .chain(SpotNumber::all().map(|spot| (keys::FOUNDING_PK.to_owned(), keys::spot_sk(spot))));
         let mut lead = None;
         let mut view = SpotsView::default();
         for item in self.get_many(wanted).await? {
-            if get_s(&item, PK)? == email_pk {
+            let pk = get_s(&item, PK)?;
+            if pk == email_pk {
                 lead = Some(parse_s(&item, "lead_id", LeadId::parse)?);
+            } else if pk == keys::WAITLIST_PK {
+                view.waiting = super::waitlist::anyone_waiting(Some(&item))?;
             } else {
                 let (spot, state) = decode_spot(&item)?;
                 let held_at = opt_s(&item, "held_at")?

@@ -4,12 +4,12 @@ use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::codec::{get_n, n, opt_s, parse_s, s, Item};
+use super::codec::{get_n, n, opt_n, opt_s, parse_s, s, Item};
 use super::table::{keys, PK, SK};
 use super::write::{Attempts, Outcome, Part, Write};
 use super::{SalesStore, StoreError};
 use crate::domain::time_format;
-use crate::domain::{EmailAddress, LeadId};
+use crate::domain::{EmailAddress, LeadId, SpotNumber, WaitlistStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WaitlistEntry {
@@ -18,10 +18,46 @@ pub struct WaitlistEntry {
     pub lead_id: Option<LeadId>,
     #[serde(with = "time::serde::rfc3339")]
     pub joined_at: OffsetDateTime,
+    /// waiting, offered (until `offer_until`), taken, lapsed, skipped.
+    pub status: WaitlistStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer_spot: Option<SpotNumber>,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub offer_until: Option<OffsetDateTime>,
+    /// When the offer's e-mail went out.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub offer_sent_at: Option<OffsetDateTime>,
+    /// Why the person was skipped (declined, standard plan, member, by the sales team).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_because: Option<String>,
 }
 
-fn decode_entry(item: &Item) -> Result<WaitlistEntry, StoreError> {
+fn opt_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    opt_s(item, name)?
+        .map(|at| time_format::parse(at).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+pub(crate) fn decode_entry(item: &Item) -> Result<WaitlistEntry, StoreError> {
     Ok(WaitlistEntry {
+        status: match opt_s(item, "offer_status")? {
+            None => WaitlistStatus::Waiting,
+            Some(raw) => WaitlistStatus::parse(raw)
+                .ok_or_else(|| StoreError::Corrupt(format!("waitlist status {raw:?}")))?,
+        },
+        offer_spot: opt_n::<i64>(item, "offer_spot")?
+            .map(SpotNumber::new)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        offer_until: opt_time(item, "offer_until")?,
+        offer_sent_at: opt_time(item, "offer_sent_at")?,
+        skipped_because: opt_s(item, "skipped_because")?.map(str::to_owned),
         position: get_n(item, "position")?,
         email: parse_s(item, "email", EmailAddress::parse)?,
         lead_id: opt_s(item, "lead_id")?
@@ -133,4 +169,14 @@ impl SalesStore {
             .map(decode_entry)
             .collect()
     }
+}
+
+/// Whether the waitlist counter item says someone may still be waiting.
+pub(crate) fn anyone_waiting(counter: Option<&Item>) -> Result<bool, StoreError> {
+    let Some(counter) = counter else {
+        return Ok(false);
+    };
+    let last: u64 = opt_n(counter, "last_position")?.unwrap_or(0);
+    let through: u64 = opt_n(counter, "processed_through")?.unwrap_or(0);
+    Ok(last > through)
 }

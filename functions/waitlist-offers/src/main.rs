@@ -1,0 +1,30 @@
+//! `waitlist-offers`: run every 5 minutes by an EventBridge schedule (any event starts one
+//! sweep): offers freed founding spots to the waitlist in order and e-mails each offer once.
+
+use lambda_http::lambda_runtime::{run, service_fn, LambdaEvent};
+use lambda_http::Error;
+use sales::handlers::{Clock, WaitlistOffers};
+use sales::lambda::runtime::Deps;
+use sales::providers::ses::OfferMailer;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    sales::lambda::telemetry::init_logging(env!("CARGO_BIN_NAME"));
+    let deps = Deps::load(env!("CARGO_BIN_NAME")).await?;
+    let config = &deps.config;
+    let mailer = OfferMailer::new(
+        deps.sesv2(),
+        config.offer_sender.clone(),
+        config.offer_template.clone(),
+        config.offer_link_base.clone(),
+        config.offer_signing_key.clone(),
+    )?;
+    let handler = &WaitlistOffers::new(deps.store.clone(), Some(mailer), Clock::system());
+    run(service_fn(
+        move |_event: LambdaEvent<serde_json::Value>| async move {
+            let report = handler.run().await?;
+            Ok::<_, Error>(serde_json::to_value(report)?)
+        },
+    ))
+    .await
+}

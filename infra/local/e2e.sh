@@ -108,6 +108,7 @@ fi
 say "end-to-end test over HTTP…"
 E2E_API_URL="http://127.0.0.1:${WATCH_PORT:-9000}" \
 E2E_FUNCTIONS_URL="http://127.0.0.1:${WATCH_PORT:-9000}/lambda-url" \
+E2E_STANDIN_URL="http://127.0.0.1:${STRIPE_STANDIN_PORT:-12111}" \
 E2E_GATEWAY_ACCESS_LOG="$root/.local/dev/gateway-access.log" \
   cargo test -p sales-tests --test e2e -- --test-threads=1
 

@@ -167,6 +167,37 @@ publish-widget: ## upload web/agency-os-widget.{js,css} to the stack under widge
 	echo "[widget] published web/agency-os-widget.{js,css} to s3://$$bucket/widget/$(WIDGET_VERSION)/ (CloudFront invalidated)"; \
 	echo "[widget] $${url%/widget/*}/widget/$(WIDGET_VERSION)/agency-os-widget.js   (embed snippet: docs/widget.md)"
 
+# `make publish-board`: the sales team's board (web/board/) to the same private bucket under board/,
+# with its config.json written from the stack's outputs (the board's API routes, its sign-in
+# domain and app client), served by the same CloudFront distribution (the BoardUrl output;
+# docs/board.md). STACK_NAME / REGION default to samconfig.toml's.
+.PHONY: publish-board
+publish-board: ## upload web/board/ and its config.json to the stack under board/, print the board's URL
+	@command -v aws >/dev/null 2>&1 || { echo "make publish-board: the AWS CLI (aws) is not on PATH; nothing was uploaded. Install it (AWS's installer, or pip install awscli) and give it credentials for the stack's account: docs/board.md" >&2; exit 1; }
+	@read -r stack region <<<"$$($(PYTHON) infra/deploy.py stack --config $(SAM_CONFIG) 2>/dev/null || echo agency-sales ap-southeast-2)"; \
+	stack="$${STACK_NAME:-$$stack}"; region="$${REGION:-$$region}"; \
+	output() { aws cloudformation describe-stacks --stack-name "$$stack" --region "$$region" \
+		--query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue" --output text; }; \
+	bucket=$$(output WidgetBucketName) && distribution=$$(output WidgetDistributionId) && url=$$(output BoardUrl) \
+		&& api=$$(output BoardApiUrl) && auth=$$(output BoardSignInUrl) && client=$$(output BoardUserPoolClientId) \
+		|| { echo "make publish-board: could not read the outputs of stack $$stack in $$region (AWS credentials? STACK_NAME / REGION?)" >&2; exit 1; }; \
+	if [[ -z $$url || $$url == None ]]; then \
+		echo "make publish-board: stack $$stack ($$region) has no BoardUrl output: deploy it first (make deploy), or set STACK_NAME / REGION" >&2; exit 1; \
+	fi; \
+	config=$$(mktemp); trap 'rm -f "$$config"' EXIT; \
+	$(PYTHON) -c 'import json, sys; print(json.dumps({"apiBase": sys.argv[1], "authBase": sys.argv[2], "clientId": sys.argv[3]}))' \
+		"$$api" "$$auth" "$$client" >"$$config"; \
+	upload() { aws s3 cp "$$1" "s3://$$bucket/board/$$2" --region "$$region" --content-type "$$3" \
+		--cache-control "$$4" --only-show-errors; }; \
+	upload web/board/index.html index.html "text/html; charset=utf-8" "no-cache"; \
+	upload web/board/board.js board.js "text/javascript; charset=utf-8" "public, max-age=300"; \
+	upload web/board/board.css board.css "text/css; charset=utf-8" "public, max-age=300"; \
+	upload "$$config" config.json "application/json" "no-cache"; \
+	aws cloudfront create-invalidation --distribution-id "$$distribution" \
+		--paths "/board/*" --query Invalidation.Id --output text >/dev/null; \
+	echo "[board] published web/board/ and config.json to s3://$$bucket/board/ (CloudFront invalidated)"; \
+	echo "[board] $$url   (sign-in: $$auth; add people: docs/board.md)"
+
 .PHONY: send-webhook
 send-webhook: ## a signed webhook to make dev's functions: PROVIDER=cal|calendly|stripe EVENT=… [EMAIL=…] [SAME=1] [ARGS=…]
 	@if [[ -z "$(PROVIDER)" || -z "$(EVENT)" ]]; then \

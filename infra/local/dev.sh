@@ -5,7 +5,8 @@
 #   2. .env.dev: the functions' configuration, production's variable names (infra/local/env_dev.py)
 #   3. the Stripe stand-in on 127.0.0.1:12111 (infra/local/stripe_standin.py), unless
 #      STRIPE_SECRET_KEY is set in the environment (real Stripe test mode)
-#   4. the landing page example (web/) on http://127.0.0.1:8080 (infra/local/landing.py)
+#   4. the landing page example (web/) on http://127.0.0.1:8080 (infra/local/landing.py), and the
+#      sales board (web/board/) at http://127.0.0.1:8080/board/index.html
 #   5. `cargo lambda watch`: every function under functions/, several instances per function, on
 #      an internal port (WATCH_INTERNAL_PORT, 9001)
 #   6. the local API gateway on http://127.0.0.1:9000 (infra/local/gateway.py): the template's
@@ -26,7 +27,8 @@
 # every table of the local server, see infra/local/aws_rules.py; 0, the default: off), DEV_TURNSTILE
 # (1: the human check on founding checkouts, against the stand-in's Siteverify, with the landing
 # page's widget rendering Turnstile with TURNSTILE_SITEKEY, default Cloudflare's test sitekey
-# 1x00000000000000000000AA; 0, the default: off), TABLE_NAME, LANDING_URL, and any variable of
+# 1x00000000000000000000AA; 0, the default: off), TABLE_NAME, LANDING_PORT (8080), LANDING_URL
+# (http://127.0.0.1:$LANDING_PORT), and any variable of
 # .env.dev (see infra/local/env_dev.py).
 set -euo pipefail
 
@@ -51,6 +53,9 @@ cd "$root"
 export DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 export STRIPE_STANDIN_PORT="${STRIPE_STANDIN_PORT:-12111}"
 export TABLE_NAME="${TABLE_NAME:-agency-sales}"
+# The landing page (and the board) on LANDING_PORT (8080) unless LANDING_URL says otherwise; the
+# functions' origins in .env.dev follow it (env_dev.py reads LANDING_URL).
+export LANDING_URL="${LANDING_URL:-http://127.0.0.1:${LANDING_PORT:-8080}}"
 # WATCH_PORT keeps its name (make invoke, send_webhook and the docs use it): it is where the
 # functions are reached, now through the gateway; watch itself listens on WATCH_INTERNAL_PORT.
 watch_port="${WATCH_PORT:-9000}"
@@ -196,7 +201,7 @@ if [[ $mode == standin ]]; then
 fi
 
 # --- 4. the landing page example (web/), on the origin .env.dev allows ------------------------
-landing_url="${LANDING_URL:-http://127.0.0.1:8080}"
+landing_url="$LANDING_URL"
 landing_port=$(sed -nE 's#^http://(127\.0\.0\.1|localhost):([0-9]+)/?$#\2#p' <<<"$landing_url")
 landing=""
 if [[ -f web/example.html && -n $landing_port ]]; then
@@ -284,6 +289,11 @@ banner() {
     echo
     say "Landing page example (web/): $landing (checkout returns to /welcome, /pricing)"
     echo "    the widget to embed (docs/widget.md): ${landing}widget/v1/agency-os-widget.js (and .css)"
+    echo
+    say "The sales board (docs/board.md), signed in as a dev user of the local user pool:"
+    echo "    ${landing}board/index.html?login_hint=ana@agency.test     (in the sales group)"
+    echo "    ${landing}board/index.html?login_hint=guest@agency.test   (not in it: the API answers 403)"
+    echo "    ${landing}board/index.html                                (pick a dev user)"
   fi
   if [[ $mode == standin ]]; then
     echo

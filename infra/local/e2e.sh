@@ -2,7 +2,8 @@
 # `make e2e`: the local stack (`make dev`) in the background, then against it, over real HTTP and
 # through the local API gateway (infra/local/gateway.py) as in production:
 #   1. the landing-page widget in headless Chromium (tests/browser/widget.test.mjs), on the fresh
-#      table `make dev` made; it also signs in and opens the billing portal;
+#      table `make dev` made; it also signs in and opens the billing portal; then the sales
+#      team's board (tests/browser/board.test.mjs): sign-in, moves, a conflict, the dashboard;
 #   2. the end-to-end test (cargo test -p sales-tests --test e2e), which empties the table for
 #      each of its scenarios, and checks the gateway: CORS, the JWT authorizer, IAM, throttling,
 #      and callers on 127.0.0.2 / 127.0.0.3 reaching the functions as themselves;
@@ -11,8 +12,11 @@
 # Installs what it needs: Debian's chromium (when /usr/bin/chromium is missing and apt-get can
 # run), and playwright-core in tests/browser (npm ci). Screenshots: target/browser-screenshots/.
 # Settings: E2E_SKIP_BROWSER=1 runs only the HTTP test; E2E_TIMEOUT (seconds to wait for the
-# stack, the first build included: 2400).
+# stack, the first build included: 2400); the ports of make dev (DYNAMODB_PORT, WATCH_PORT,
+# WATCH_INTERNAL_PORT, STRIPE_STANDIN_PORT, LANDING_PORT: 8080) to run beside another stack.
 set -euo pipefail
+landing_port="${LANDING_PORT:-8080}"
+export LANDING_PORT="$landing_port"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 state="$root/.local/e2e"
@@ -51,7 +55,7 @@ stop() {
     kill -KILL -- "-$dev" 2>/dev/null || true
     local port open=()
     for port in "${DYNAMODB_PORT:-8000}" "${WATCH_PORT:-9000}" "${WATCH_INTERNAL_PORT:-$(( ${WATCH_PORT:-9000} + 1 ))}" \
-      "${STRIPE_STANDIN_PORT:-12111}" 8080; do
+      "${STRIPE_STANDIN_PORT:-12111}" "$landing_port"; do
       if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then open+=("$port"); fi
     done
     if [[ ${#open[@]} -gt 0 ]]; then
@@ -86,17 +90,25 @@ say "stack ready after $(( $(date +%s) - started )) s"
 
 if [[ ${E2E_SKIP_BROWSER:-0} != 1 ]]; then
   say "browser test (Chromium)…"
-  WIDGET_URL="http://127.0.0.1:8080/" \
+  WIDGET_URL="http://127.0.0.1:$landing_port/" \
+  EMBED_ORIGIN="http://localhost:$landing_port" \
   API_URL="http://127.0.0.1:${WATCH_PORT:-9000}" \
   CHECKOUT_URL="http://127.0.0.1:${WATCH_PORT:-9000}/billing/create-checkout" \
   STANDIN_URL="http://127.0.0.1:${STRIPE_STANDIN_PORT:-12111}" \
   SCREENSHOTS="$root/target/browser-screenshots" \
     node tests/browser/widget.test.mjs
+  say "browser test of the sales board (Chromium)…"
+  BOARD_URL="http://127.0.0.1:$landing_port/board/index.html" \
+  API_URL="http://127.0.0.1:${WATCH_PORT:-9000}" \
+  PYTHON="$root/.venv/bin/python" \
+  SCREENSHOTS="$root/target/browser-screenshots" \
+    node tests/browser/board.test.mjs
 fi
 
 say "end-to-end test over HTTP…"
 E2E_API_URL="http://127.0.0.1:${WATCH_PORT:-9000}" \
 E2E_FUNCTIONS_URL="http://127.0.0.1:${WATCH_PORT:-9000}/lambda-url" \
+E2E_STANDIN_URL="http://127.0.0.1:${STRIPE_STANDIN_PORT:-12111}" \
 E2E_GATEWAY_ACCESS_LOG="$root/.local/dev/gateway-access.log" \
   cargo test -p sales-tests --test e2e -- --test-threads=1
 

@@ -7,6 +7,9 @@ functions that `cargo lambda watch` runs, plus the functions' URLs, on one port 
     /lambda-url/<function>/<path>            the function's URL (payload 2.0, no authorizer)
     /2015-03-31/functions/<f>/invocations    passed to watch unchanged (make invoke, cargo lambda invoke)
     /local-issuer/…, /.well-known/…          a local OpenID issuer for the JWT authorizer (dev only)
+    /local-cognito/<pool>/…                  a local stand-in for each Cognito user pool an authorizer
+                                             names (the board's): hosted UI code flow with PKCE,
+                                             dev users and their groups (dev only)
 
 Why a gateway of our own: `cargo lambda watch` serves only function URLs, and it builds their
 events with sourceIp 127.0.0.1 whoever calls; nothing local applied the template's routes, CORS,
@@ -19,6 +22,7 @@ Python 3.11, PyYAML and cryptography (both in the .venv with moto).
     gateway.py --port 9000 --watch http://127.0.0.1:9001 --env-file .env.dev
     gateway.py --print-routes --env-file .env.dev
     curl -s -X POST http://127.0.0.1:9000/local-issuer/token -d '{"email":"ada@example.com"}'
+    curl -s -X POST http://127.0.0.1:9000/local-cognito/BoardUserPool/token -d '{"email":"ana@agency.test"}'
 """
 
 import argparse
@@ -30,12 +34,13 @@ import os
 import re
 import secrets
 import sys
+import html
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from cfn_template import ROOT, TEMPLATE, load_template
 from cryptography.exceptions import InvalidSignature
@@ -48,6 +53,16 @@ ACCOUNT_ID = "123456789012"
 REGION = "ap-southeast-2"
 LOCAL_AUDIENCE = "agency-os-local"
 ISSUER_PATH = "/local-issuer"
+COGNITO_PATH = "/local-cognito"
+# A Cognito user pool's issuer as the template writes it: https://cognito-idp.<region>.amazonaws.com/
+# <pool id>; locally the pool id is the pool's logical id (the resolver's placeholder for !Ref).
+COGNITO_ISSUER = re.compile(r"^https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/([A-Za-z0-9_]+)$")
+# The local pools' users (make dev signs in as them; docs/board.md): e-mail -> groups.
+DEV_USERS = {
+    "ana@agency.test": ["sales"],
+    "raj@agency.test": ["sales"],
+    "guest@agency.test": [],
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,6 +547,135 @@ class LocalIssuer:
                 "claims": claims}
 
 
+class LocalUserPool(LocalIssuer):
+    """A stand-in for a Cognito user pool of the template (an authorizer whose issuer is
+    https://cognito-idp.<region>.amazonaws.com/<pool>): its issuer is this gateway's
+    /local-cognito/<pool>, its app clients are the authorizer's audiences, and its users are
+    DEV_USERS. It signs ID tokens shaped like Cognito's (token_use "id", aud = the client,
+    email, email_verified, cognito:groups, cognito:username) and serves the hosted UI's
+    endpoints a browser app uses: /oauth2/authorize (a page to pick a dev user, or straight back
+    with login_hint), /oauth2/token (authorization_code with PKCE S256; CORS, as Cognito's) and
+    /logout. Dev only, like LocalIssuer."""
+
+    CODE_LIFETIME = 300
+
+    def __init__(self, pool_id, issuer, clients, key_file=None, users=None, lifetime=3600):
+        super().__init__(issuer, clients[0], key_file, lifetime)
+        self.pool_id = pool_id
+        self.clients = tuple(clients)
+        self.users = dict(DEV_USERS if users is None else users)
+        self.codes = {}
+        self.lock = threading.Lock()
+
+    def discovery(self):
+        document = super().discovery()
+        document.update({
+            "authorization_endpoint": self.issuer + "/oauth2/authorize",
+            "token_endpoint": self.issuer + "/oauth2/token",
+            "end_session_endpoint": self.issuer + "/logout",
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+        })
+        return document
+
+    def id_token_claims(self, email, client, groups=None, now=None):
+        now = int(now if now is not None else time.time())
+        email = email.strip().lower()
+        if groups is None:
+            groups = self.users.get(email, [])
+        claims = {
+            "iss": self.issuer, "aud": client, "token_use": "id", "auth_time": now,
+            "sub": "local-" + hashlib.sha256(email.encode()).hexdigest()[:20],
+            "cognito:username": email, "email": email, "email_verified": True,
+            "iat": now, "exp": now + self.lifetime,
+        }
+        if groups:
+            claims["cognito:groups"] = list(groups)  # Cognito leaves it out for no group
+        return claims
+
+    def token_for(self, request, now=None):
+        """The dev shortcut (POST /local-cognito/<pool>/token): {"email": …, "cognito:groups"?:
+        […] (default: the dev user's), "client_id"?: …, any other claim to add or override}."""
+        email = request.get("email")
+        if not isinstance(email, str) or not email:
+            raise ValueError("email is required")
+        client = request.get("client_id", self.clients[0])
+        claims = self.id_token_claims(email, client, request.get("cognito:groups"), now)
+        claims.update({k: v for k, v in request.items() if k not in ("client_id", "email")})
+        token = self.sign(claims)
+        return {"id_token": token, "access_token": token, "token_type": "Bearer",
+                "expires_in": self.lifetime, "claims": claims}
+
+    def authorize(self, params):
+        """(status, headers, body) for GET /oauth2/authorize."""
+        client = params.get("client_id")
+        redirect = params.get("redirect_uri", "")
+        if client not in self.clients:
+            return 400, {}, f"unknown client_id {client!r}"
+        if params.get("response_type") != "code":
+            return 400, {}, "response_type must be code"
+        if params.get("code_challenge_method") != "S256" or not params.get("code_challenge"):
+            return 400, {}, "PKCE is required: code_challenge with code_challenge_method S256"
+        if not re.match(r"^http://(127\.0\.0\.1|localhost)(:\d+)?/", redirect):
+            return 400, {}, "redirect_uri must be on this machine (http://127.0.0.1:…/ or http://localhost:…/)"
+        user = (params.get("login_hint") or "").strip().lower()
+        if user not in self.users:
+            links = "".join(
+                f'<li><a href="?{html.escape(urlencode({**params, "login_hint": email}))}">{html.escape(email)}</a>'
+                f' ({html.escape(", ".join(groups) or "no group")})</li>'
+                for email, groups in self.users.items())
+            page = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in (local)</title>"
+                    "</head><body><h1>Sign in as a dev user</h1><p>The local stand-in for the board's Cognito "
+                    f"user pool ({html.escape(self.pool_id)}): no passwords.</p><ul>{links}</ul></body></html>")
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, page
+        code = secrets.token_urlsafe(24)
+        with self.lock:
+            self.codes[code] = {"client": client, "redirect": redirect, "email": user,
+                                "challenge": params["code_challenge"], "at": time.time()}
+        query = {"code": code}
+        if params.get("state") is not None:
+            query["state"] = params["state"]
+        separator = "&" if "?" in redirect else "?"
+        return 302, {"Location": redirect + separator + urlencode(query)}, ""
+
+    def exchange(self, form, now=None):
+        """POST /oauth2/token: (status, JSON) for grant_type=authorization_code, as Cognito answers
+        it: 400 {"error": "invalid_grant"} for a used, expired or mismatched code or verifier."""
+        if form.get("grant_type") != "authorization_code":
+            return 400, {"error": "unsupported_grant_type"}
+        with self.lock:
+            grant = self.codes.pop(form.get("code", ""), None)
+        now = now if now is not None else time.time()
+        if grant is None or now - grant["at"] > self.CODE_LIFETIME:
+            return 400, {"error": "invalid_grant"}
+        if form.get("client_id") != grant["client"] or form.get("redirect_uri") != grant["redirect"]:
+            return 400, {"error": "invalid_grant"}
+        verifier = form.get("code_verifier", "")
+        if b64url(hashlib.sha256(verifier.encode()).digest()) != grant["challenge"]:
+            return 400, {"error": "invalid_grant"}
+        token = self.sign(self.id_token_claims(grant["email"], grant["client"], now=now))
+        return 200, {"id_token": token, "access_token": token, "token_type": "Bearer",
+                     "expires_in": self.lifetime}
+
+
+def local_user_pools(api, template, base, state_dir=None):
+    """Each JWT authorizer whose issuer is a Cognito user pool of the template gets a local pool
+    at <base>/local-cognito/<pool> and takes it as its issuer. {pool id: LocalUserPool}."""
+    resources = template.get("Resources", {})
+    pools = {}
+    for authorizer in api.authorizers.values():
+        found = COGNITO_ISSUER.match(authorizer.issuer)
+        if not found or resources.get(found.group(1), {}).get("Type") != "AWS::Cognito::UserPool":
+            continue
+        pool_id = found.group(1)
+        if pool_id not in pools:
+            key = os.path.join(state_dir, f"{pool_id}-key.pem") if state_dir else None
+            pools[pool_id] = LocalUserPool(pool_id, f"{base}{COGNITO_PATH}/{pool_id}",
+                                           list(authorizer.audiences), key)
+        authorizer.issuer = pools[pool_id].issuer
+    return pools
+
+
 class Unauthorized(Exception):
     """The JWT authorizer refused the token (API Gateway answers 401, the reason goes to the
     access log's $context.authorizer.error)."""
@@ -781,9 +925,10 @@ def access_log_line(fmt, context):
 class Gateway:
     """Everything the request handler needs: the API, the issuer, the buckets, where watch is."""
 
-    def __init__(self, api, issuer, watch, access_log=None, port=9000):
+    def __init__(self, api, issuer, watch, access_log=None, port=9000, pools=None):
         self.api = api
         self.issuer = issuer
+        self.pools = pools or {}
         watch = urlsplit(watch)
         self.watch_host, self.watch_port = watch.hostname, watch.port or 80
         self.port = port
@@ -797,6 +942,9 @@ class Gateway:
         fetched from its discovery document once, as API Gateway caches them."""
         if self.issuer and authorizer.issuer == self.issuer.issuer:
             return self.issuer.public_keys()
+        for pool in self.pools.values():
+            if authorizer.issuer == pool.issuer:
+                return pool.public_keys()
         if authorizer.issuer not in self.jwt_keys:
             self.jwt_keys[authorizer.issuer] = fetch_jwks(authorizer.issuer)
         return self.jwt_keys[authorizer.issuer]
@@ -908,6 +1056,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.json(200, self.gateway.issuer.jwks())
         if path == ISSUER_PATH + "/token" and self.command == "POST":
             return self.token(body)
+        if path.startswith(COGNITO_PATH + "/"):
+            return self.cognito(path, url.query, body)
         return self.api_route(path, url.query, body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = handle_any
@@ -922,6 +1072,52 @@ class Handler(BaseHTTPRequestHandler):
             return self.json(400, {"error": "invalid_request", "error_description": str(e)})
         self.log(f"-> dev token for {request.get('email')}")
         self.json(200, answer)
+
+    def cognito(self, path, query, body):
+        """/local-cognito/<pool>/…: the local stand-in of a Cognito user pool (LocalUserPool)."""
+        _, _, rest = path.partition(COGNITO_PATH + "/")
+        pool_id, _, endpoint = rest.partition("/")
+        pool = self.gateway.pools.get(pool_id)
+        if pool is None:
+            return self.message(404, "Not Found")
+        # Cognito's token endpoint answers browsers from any origin (a public client's PKCE flow).
+        cors = {"Access-Control-Allow-Origin": "*"}
+        if self.command == "OPTIONS":
+            return self.answer(204, [], b"", {**cors, "Access-Control-Allow-Methods": "POST, OPTIONS",
+                                              "Access-Control-Allow-Headers": "content-type, authorization",
+                                              "Access-Control-Max-Age": "600"})
+        if endpoint == ".well-known/openid-configuration":
+            return self.json(200, pool.discovery())
+        if endpoint == ".well-known/jwks.json":
+            return self.json(200, pool.jwks())
+        if endpoint == "token" and self.command == "POST":
+            try:
+                request = json.loads(body or b"{}")
+                if not isinstance(request, dict):
+                    raise ValueError("send a JSON object")
+                answer = pool.token_for(request)
+            except (ValueError, TypeError) as e:
+                return self.json(400, {"error": "invalid_request", "error_description": str(e)})
+            self.log(f"-> dev ID token for {request.get('email')} ({pool_id})")
+            return self.json(200, answer, cors)
+        if endpoint == "oauth2/authorize" and self.command == "GET":
+            params = {k: v[0] for k, v in parse_qs(query or "", keep_blank_values=True).items()}
+            status, headers, page = pool.authorize(params)
+            self.log(f"-> authorize {status} ({params.get('login_hint') or 'no login_hint'})")
+            return self.answer(status, list(headers.items()) or [("Content-Type", "text/plain; charset=utf-8")],
+                               page.encode())
+        if endpoint == "oauth2/token" and self.command == "POST":
+            form = {k: v[0] for k, v in parse_qs(body.decode(errors="replace"), keep_blank_values=True).items()}
+            status, answer = pool.exchange(form)
+            self.log(f"-> token exchange {status}")
+            return self.json(status, answer, cors)
+        if endpoint == "logout" and self.command == "GET":
+            params = {k: v[0] for k, v in parse_qs(query or "").items()}
+            target = params.get("logout_uri", "")
+            if params.get("client_id") not in pool.clients or not target:
+                return self.message(400, "client_id and logout_uri are required")
+            return self.answer(302, [("Location", target)], b"")
+        return self.message(404, "Not Found")
 
     def passthrough(self, body):
         """cargo lambda invoke / make invoke: watch's own invoke API, unchanged."""
@@ -1080,6 +1276,10 @@ def local_parameters(env_file, issuer, audience, overrides):
                     env[key.strip()] = value.strip()
     if env.get("LANDING_ORIGIN"):
         values["LandingOrigin"] = env["LANDING_ORIGIN"]
+        # The landing server on another port (LANDING_PORT): its other name on that port.
+        other = re.fullmatch(r"http://127\.0\.0\.1:(\d+)", env["LANDING_ORIGIN"])
+        if other:
+            values["WidgetOrigins"] = f"http://localhost:{other.group(1)}"
     if "WIDGET_ORIGINS" in env:
         values["WidgetOrigins"] = env["WIDGET_ORIGINS"]
     values.update(overrides)
@@ -1117,13 +1317,17 @@ def main():
             print(f"{route.key:<34} {route.function:<18} {auth:<14} {limit}")
         return
 
+    pools = local_user_pools(api, load_template(args.template), base, args.state)
     issuer = LocalIssuer(issuer_url, LOCAL_AUDIENCE, os.path.join(args.state, "issuer-key.pem"))
-    Handler.gateway = Gateway(api, issuer, args.watch, args.access_log, args.port)
+    Handler.gateway = Gateway(api, issuer, args.watch, args.access_log, args.port, pools)
     server = Server((args.host, args.port), Handler)
     print(f"[gateway] {base}: {len(api.routes)} routes of {api.logical_id}, /lambda-url/<function>/ "
           f"→ cargo lambda watch at {args.watch}; issuer {issuer_url}", file=sys.stderr, flush=True)
     if api.cors:
         print(f"[gateway] CORS: {', '.join(api.cors.allow_origins)}", file=sys.stderr, flush=True)
+    for pool in pools.values():
+        print(f"[gateway] Cognito user pool {pool.pool_id} stands in at {pool.issuer} (clients "
+              f"{', '.join(pool.clients)}; dev users {', '.join(pool.users)})", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -13,6 +13,9 @@ portal send people back to:
                       replaced by this server's and the gateway's: open it as
                       http://localhost:8080/embed.html, an origin of the gateway's local
                       WidgetOrigins, as a site embedding the widget would (the browser test does)
+    /board/           the sales team's board (web/board/, docs/board.md) at /board/index.html, with
+                      /board/config.json pointing it at the gateway's /board/api routes and its
+                      local stand-in of the board's Cognito user pool (sign in as a dev user)
     /welcome          CHECKOUT_SUCCESS_URL: "payment received", with the session id
     /pricing          CHECKOUT_CANCEL_URL: "checkout cancelled", a link back
     /account          PORTAL_RETURN_URL: back from the billing portal
@@ -22,6 +25,7 @@ Python standard library only.
 
 import argparse
 import html
+import json
 import mimetypes
 import os
 import re
@@ -35,6 +39,17 @@ EXAMPLE_BASE = "http://127.0.0.1:9000"
 # The widget's versioned path, as in the stack (infra/template.yaml, make publish-widget).
 WIDGET_PATH = "/widget/v1/"
 WIDGET_FILES = ("agency-os-widget.js", "agency-os-widget.css")
+# The board's sign-in locally: the gateway's stand-in for the template's user pool and app client
+# (infra/local/gateway.py, local_user_pools: logical ids stand for the ids AWS would give).
+BOARD_POOL = "BoardUserPool"
+BOARD_CLIENT = "BoardUserPoolClient"
+
+
+def board_config(api_base):
+    """What make publish-board writes from the stack's outputs, for make dev's gateway."""
+    base = api_base.rstrip("/")
+    return {"apiBase": base + "/board/api", "authBase": f"{base}/local-cognito/{BOARD_POOL}",
+            "clientId": BOARD_CLIENT}
 # docs/widget.md's embed snippet: the html block after its embed-snippet marker, with these as the
 # stack's URLs (WidgetUrl's host, HttpApiUrl). tests/browser/widget.test.mjs reads it the same way.
 WIDGET_DOC = os.path.join(ROOT, "docs", "widget.md")
@@ -95,6 +110,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.page("Checkout cancelled", "<p>Nothing was charged.</p>")
         if path == "/account":
             return self.page("Your account", "<p>Back from the billing portal.</p>")
+        if path in ("/board", "/board/"):
+            target = "/board/index.html" + (f"?{url.query}" if url.query else "")
+            return self.send(302, b"", "text/plain", extra=[("Location", target)])
+        if path == "/board/config.json":
+            body = json.dumps(board_config(self.api_base)).encode()
+            return self.send(200, body, "application/json")
         if path == "/embed.html":
             page = embed_page(self.widget_host, self.api_base)
             if page is None:
@@ -147,6 +168,8 @@ def main():
     print(f"[landing] the widget: http://{args.host}:{args.port}{WIDGET_PATH}{WIDGET_FILES[0]} "
           f"(and {WIDGET_FILES[1]}), as the stack serves it; docs/widget.md's snippet alone: "
           f"http://localhost:{args.port}/embed.html", file=sys.stderr, flush=True)
+    print(f"[landing] the sales board: http://{args.host}:{args.port}/board/index.html "
+          f"(signed in as a dev user: ?login_hint=ana@agency.test)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

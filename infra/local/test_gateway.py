@@ -16,6 +16,7 @@ import time
 import tomllib
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gateway  # noqa: E402
@@ -51,6 +52,10 @@ class TemplateTest(unittest.TestCase):
             "POST /pipeline/leads", "GET /pipeline/leads/{lead_id}", "PATCH /pipeline/leads/{lead_id}",
             "GET /founding/members", "GET /founding/waitlist", "GET /founding/holds", "GET /founding/spots",
             "POST /founding/holds/{spot}/release",
+            "GET /board/api/pipeline/summary", "GET /board/api/pipeline/leads",
+            "GET /board/api/pipeline/leads/{lead_id}", "PATCH /board/api/pipeline/leads/{lead_id}",
+            "GET /board/api/founding/members", "GET /board/api/founding/waitlist",
+            "GET /board/api/founding/holds",
         })
         self.assertEqual(routes["GET /billing/founding-spots"].function, "founding-spots")
         self.assertEqual(routes["GET /billing/founding-spots"].auth, "NONE")
@@ -59,6 +64,10 @@ class TemplateTest(unittest.TestCase):
         for key, route in routes.items():
             if key.split()[1].startswith(("/pipeline/", "/founding/")):
                 self.assertEqual((route.function, route.auth), ("pipeline", "AWS_IAM"), key)
+            if key.split()[1].startswith("/board/api/"):
+                self.assertEqual((route.function, route.auth, route.authorizer), ("pipeline", "JWT", "BoardJwt"), key)
+                # The board's routes are the IAM routes again, under /board/api.
+                self.assertIn(key.replace("/board/api", ""), routes)
 
     def test_throttles_are_the_default_route_settings_unless_the_route_overrides_them(self):
         routes = {r.key: r for r in local_api().routes}
@@ -74,18 +83,21 @@ class TemplateTest(unittest.TestCase):
 
     def test_cors_comes_from_the_parameters_and_the_condition(self):
         cors = local_api().cors
-        self.assertEqual(cors.allow_origins, (LANDING,))
-        self.assertEqual(cors.allow_methods, ("GET", "POST", "OPTIONS"))
+        # The board's origin is its CloudFront distribution's (a placeholder locally, where the
+        # board is served on the landing origin).
+        BOARD = "https://WidgetDistribution.DomainName"
+        self.assertEqual(cors.allow_origins, (LANDING, BOARD))
+        self.assertEqual(cors.allow_methods, ("GET", "POST", "PATCH", "OPTIONS"))
         self.assertEqual(cors.allow_headers, ("authorization", "content-type"))
         self.assertEqual(cors.max_age, 600)
         with_app = local_api(AppOrigin="http://127.0.0.1:3000").cors
-        self.assertEqual(with_app.allow_origins, (LANDING, "http://127.0.0.1:3000"))
+        self.assertEqual(with_app.allow_origins, (LANDING, "http://127.0.0.1:3000", BOARD))
         # WidgetOrigins: a list of origins besides the landing page (and the app's, when given).
         widgets = "https://www.example.com,https://example.com"
         self.assertEqual(local_api(WidgetOrigins=widgets).cors.allow_origins,
-                         (LANDING, "https://www.example.com", "https://example.com"))
+                         (LANDING, "https://www.example.com", "https://example.com", BOARD))
         both = local_api(AppOrigin="http://127.0.0.1:3000", WidgetOrigins="https://www.example.com").cors
-        self.assertEqual(both.allow_origins, (LANDING, "http://127.0.0.1:3000", "https://www.example.com"))
+        self.assertEqual(both.allow_origins, (LANDING, "http://127.0.0.1:3000", "https://www.example.com", BOARD))
         self.assertTrue(both.origin_allowed("https://www.example.com"))
         self.assertFalse(both.origin_allowed("https://evil.example"))
         for bad in ("https://a.example/path", "https://a.example, https://b.example", "a.example"):
@@ -260,6 +272,82 @@ class JwtTest(unittest.TestCase):
         self.assertEqual(self.issuer.discovery()["jwks_uri"], ISSUER + "/.well-known/jwks.json")
 
 
+def pkce():
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = gateway.b64url(__import__("hashlib").sha256(verifier.encode()).digest())
+    return verifier, challenge
+
+
+class LocalUserPoolTest(unittest.TestCase):
+    """The board's Cognito user pool, stood in for by the gateway."""
+
+    def setUp(self):
+        api = local_api()
+        self.pools = gateway.local_user_pools(api, template(), "http://127.0.0.1:9000")
+        self.api = api
+        self.pool = self.pools["BoardUserPool"]
+
+    def test_the_boards_authorizer_takes_the_local_pool_as_issuer(self):
+        self.assertEqual(set(self.pools), {"BoardUserPool"})
+        board = self.api.authorizers["BoardJwt"]
+        self.assertEqual(board.issuer, "http://127.0.0.1:9000/local-cognito/BoardUserPool")
+        self.assertEqual(board.audiences, ("BoardUserPoolClient",))
+        self.assertEqual(self.api.authorizers["AppJwt"].issuer, ISSUER, "the app's issuer is untouched")
+        # Each issuer's tokens are refused by the other authorizer.
+        app_token = gateway.LocalIssuer(ISSUER, gateway.LOCAL_AUDIENCE).token_for({"email": "ana@agency.test"})["access_token"]
+        with self.assertRaises(gateway.Unauthorized):
+            gateway.verify_jwt(app_token, self.pool.public_keys(), board.issuer, board.audiences)
+
+    def test_dev_users_carry_their_groups_as_cognito_id_tokens_do(self):
+        ana = self.pool.token_for({"email": "ana@agency.test"})["claims"]
+        self.assertEqual((ana["cognito:groups"], ana["token_use"], ana["aud"], ana["email_verified"]),
+                         (["sales"], "id", "BoardUserPoolClient", True))
+        guest = self.pool.token_for({"email": "guest@agency.test"})["claims"]
+        self.assertNotIn("cognito:groups", guest, "Cognito leaves the claim out for a user in no group")
+        # As API Gateway passes them to the function.
+        route = gateway.Route(method="GET", path="/x", function="f", logical_id="F")
+        claims = gateway.jwt_authorizer_context(ana, route)["jwt"]["claims"]
+        self.assertEqual(claims["cognito:groups"], "[sales]")
+
+    def test_the_code_flow_with_pkce(self):
+        verifier, challenge = pkce()
+        params = {"client_id": "BoardUserPoolClient", "response_type": "code", "state": "s1",
+                  "redirect_uri": "http://127.0.0.1:8080/board/index.html", "scope": "openid email",
+                  "code_challenge": challenge, "code_challenge_method": "S256"}
+        status, _, page = self.pool.authorize(params)
+        self.assertEqual(status, 200, "no login_hint: the page to pick a dev user")
+        self.assertIn("ana@agency.test", page)
+        status, headers, _ = self.pool.authorize({**params, "login_hint": "ana@agency.test"})
+        self.assertEqual(status, 302)
+        location = headers["Location"]
+        self.assertTrue(location.startswith("http://127.0.0.1:8080/board/index.html?code="), location)
+        self.assertIn("state=s1", location)
+        code = dict(parse_qsl(location.split("?", 1)[1]))["code"]
+        form = {"grant_type": "authorization_code", "code": code, "client_id": "BoardUserPoolClient",
+                "redirect_uri": params["redirect_uri"], "code_verifier": "wrong"}
+        self.assertEqual(self.pool.exchange(dict(form)), (400, {"error": "invalid_grant"}),
+                         "a wrong verifier spends the code")
+        status, headers, _ = self.pool.authorize({**params, "login_hint": "ana@agency.test"})
+        code = dict(parse_qsl(headers["Location"].split("?", 1)[1]))["code"]
+        form.update(code=code, code_verifier=verifier)
+        status, answer = self.pool.exchange(dict(form))
+        self.assertEqual(status, 200, answer)
+        claims = gateway.verify_jwt(answer["id_token"], self.pool.public_keys(), self.pool.issuer,
+                                    self.pool.clients)
+        self.assertEqual((claims["email"], claims["cognito:groups"]), ("ana@agency.test", ["sales"]))
+        self.assertEqual(self.pool.exchange(dict(form)), (400, {"error": "invalid_grant"}), "a code is used once")
+
+    def test_refused_authorize_requests(self):
+        _, challenge = pkce()
+        good = {"client_id": "BoardUserPoolClient", "response_type": "code", "code_challenge": challenge,
+                "code_challenge_method": "S256", "redirect_uri": "http://127.0.0.1:8080/board/index.html",
+                "login_hint": "ana@agency.test"}
+        for change in ({"client_id": "other"}, {"response_type": "token"}, {"code_challenge_method": "plain"},
+                       {"code_challenge": ""}, {"redirect_uri": "https://evil.example/board/"}):
+            status, _, _ = self.pool.authorize({**good, **change})
+            self.assertEqual(status, 400, change)
+
+
 class IamTest(unittest.TestCase):
     def test_the_access_key_of_a_sigv4_header(self):
         header = ("AWS4-HMAC-SHA256 Credential=AKIDSALES/20260101/ap-southeast-2/execute-api/aws4_request, "
@@ -413,9 +501,10 @@ class GatewayServerTest(unittest.TestCase):
         api = gateway.build_api(template(), {"LandingOrigin": LANDING, "JwtIssuer": issuer_url,
                                              "JwtAudience": gateway.LOCAL_AUDIENCE})
         cls.issuer = gateway.LocalIssuer(issuer_url, gateway.LOCAL_AUDIENCE)
+        cls.pools = gateway.local_user_pools(api, template(), f"http://127.0.0.1:{port}")
         gateway.Handler.quiet = True
         gateway.Handler.gateway = gateway.Gateway(api, cls.issuer, f"http://127.0.0.1:{cls.watch.server_address[1]}",
-                                                  port=port)
+                                                  port=port, pools=cls.pools)
         cls.port = port
         threading.Thread(target=cls.server.serve_forever, daemon=True).start()
 
@@ -506,6 +595,50 @@ class GatewayServerTest(unittest.TestCase):
         self.assertEqual(event["pathParameters"], {"lead_id": "lead_9"})
         self.assertEqual(event["requestContext"]["authorizer"]["iam"]["userArn"],
                          "arn:aws:iam::123456789012:user/AKIDSALES")
+
+    def test_the_boards_routes_take_the_local_pools_tokens(self):
+        path = "/board/api/pipeline/summary"
+        status, _, body = self.request("GET", path)
+        self.assertEqual((status, json.loads(body)), (401, {"message": "Unauthorized"}))
+        # The app's issuer is another issuer: its tokens are refused on the board's routes.
+        _, _, body = self.request("POST", "/local-issuer/token", body=json.dumps({"email": "ana@agency.test"}))
+        status, _, _ = self.request("GET", path, headers={"Authorization": "Bearer " + json.loads(body)["access_token"]})
+        self.assertEqual(status, 401)
+        # The browser's code flow: authorize (straight back with login_hint), then the token
+        # endpoint (with CORS, as Cognito's), then the route.
+        verifier, challenge = pkce()
+        redirect = "http://127.0.0.1:8080/board/index.html"
+        query = "&".join(f"{k}={v}" for k, v in {
+            "client_id": "BoardUserPoolClient", "response_type": "code", "state": "xyz",
+            "redirect_uri": redirect, "code_challenge": challenge, "code_challenge_method": "S256",
+            "login_hint": "ana@agency.test"}.items())
+        status, headers, _ = self.request("GET", "/local-cognito/BoardUserPool/oauth2/authorize?" + query)
+        self.assertEqual(status, 302)
+        code = dict(parse_qsl(headers["location"].split("?", 1)[1]))["code"]
+        status, headers, _ = self.request("OPTIONS", "/local-cognito/BoardUserPool/oauth2/token", headers={
+            "Origin": LANDING, "Access-Control-Request-Method": "POST"})
+        self.assertEqual((status, headers["access-control-allow-origin"]), (204, "*"))
+        form = f"grant_type=authorization_code&code={code}&client_id=BoardUserPoolClient&redirect_uri={redirect}&code_verifier={verifier}"
+        status, headers, body = self.request("POST", "/local-cognito/BoardUserPool/oauth2/token", body=form,
+                                             headers={"content-type": "application/x-www-form-urlencoded", "Origin": LANDING})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(headers["access-control-allow-origin"], "*")
+        token = json.loads(body)["id_token"]
+        status, _, _ = self.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        self.assertEqual(status, 200)
+        function, event = StubWatch.events[-1]
+        claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
+        self.assertEqual((function, event["routeKey"]), ("pipeline", "GET /board/api/pipeline/summary"))
+        self.assertEqual((claims["email"], claims["cognito:groups"], claims["email_verified"]),
+                         ("ana@agency.test", "[sales]", "true"))
+        # The dev shortcut, for a user outside the group: the gateway lets it through (API Gateway
+        # cannot check groups); the pipeline function answers 403 (tests/pipeline/board.rs).
+        _, _, body = self.request("POST", "/local-cognito/BoardUserPool/token", body=json.dumps({"email": "guest@agency.test"}))
+        status, _, _ = self.request("GET", path, headers={"Authorization": "Bearer " + json.loads(body)["id_token"]})
+        self.assertEqual(status, 200)
+        self.assertNotIn("cognito:groups", StubWatch.events[-1][1]["requestContext"]["authorizer"]["jwt"]["claims"])
+        status, _, _ = self.request("GET", "/local-cognito/Nope/.well-known/jwks.json")
+        self.assertEqual(status, 404)
 
     def test_unknown_routes_and_failing_functions(self):
         status, _, body = self.request("GET", "/nowhere")

@@ -176,6 +176,9 @@ pub struct LeadsArgs {
     /// Every page, not just one
     #[arg(long)]
     pub all: bool,
+    /// Print CSV (for a spreadsheet: quoted, no formulas; times in UTC) instead of a table
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
     #[command(flatten)]
     pub output: Output,
 }

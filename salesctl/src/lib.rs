@@ -4,6 +4,7 @@
 //! `.env.dev` sets it.
 //!
 //! - [`cli`]: the commands and flags (clap).
+//! - [`csv`]: `leads --csv` (quoting, and no spreadsheet formulas).
 //! - [`zone`]: the time zone times are shown in (`--tz`, `$TZ`, the system's).
 //! - [`setup`]: `salesctl setup` (Stripe, Cal.com, Calendly, the stack's secret).
 //!
@@ -11,6 +12,7 @@
 //! docs/salesctl.md.
 
 pub mod cli;
+pub mod csv;
 pub mod reconcile;
 pub mod setup;
 pub mod zone;
@@ -485,7 +487,16 @@ impl Context<'_> {
                 other => break other,
             }
         };
-        if args.output.json {
+        if args.csv {
+            // The CSV alone on stdout (a file or a pipe); where the page ended, on stderr.
+            let mut out = std::io::stdout().lock();
+            let _ = out
+                .write_all(csv::deals(&leads).as_bytes())
+                .and_then(|()| out.flush());
+            if let Some(cursor) = next {
+                eprintln!("more: --cursor {} (or --all)", cursor.as_str());
+            }
+        } else if args.output.json {
             print_json(&json!({"leads": leads, "next_cursor": next}));
         } else {
             self.print_leads(&leads);

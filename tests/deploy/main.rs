@@ -8,7 +8,10 @@
 //!   workspace; secrets only where they are read; alarms on the metrics the code emits.
 //! - [`layout`]: the store's modules import each other without a cycle.
 //! - [`salesctl`]: the IAM policies for salesctl's users grant exactly what its commands use.
+//! - [`board`]: the board's sign-in (user pool, `sales` group, app client), its JWT routes,
+//!   CORS and hosting.
 
+mod board;
 mod functions;
 mod layout;
 mod salesctl;

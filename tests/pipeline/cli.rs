@@ -844,3 +844,108 @@ async fn reconcile_replays_missed_stripe_events_once() {
     );
     table.drop_table().await;
 }
+
+/// `salesctl leads --csv`: the filtered deals as CSV, quoted, with no spreadsheet formulas, the
+/// same deals as `--json`; where the page ended goes to stderr, never into the CSV.
+#[tokio::test]
+async fn leads_as_csv_are_quoted_and_safe_to_open_in_a_spreadsheet() {
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let due = datetime!(2026-12-01 09:00 UTC);
+    let hostile = store
+        .find_or_create_lead(
+            &{
+                let mut new = sales::domain::NewLead::new(
+                    email("eve@example.com"),
+                    sales::domain::LeadSource::SalesTeam,
+                );
+                new.company = Some("=HYPERLINK(\"http://evil.example\",\"x\")".into());
+                new.name = Some("Eve \"the\" Tester, Jr.".into());
+                new
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let update = sales::domain::PipelineUpdate {
+        stage: Some(sales::domain::StageMove::Manual(PipelineStage::Negotiation)),
+        next_action: Some(Some("Call back\nthen send contract".into())),
+        next_action_date: Some(Some(due)),
+        assigned_to: Some(Some("sam".into())),
+        deal_value_aud: Some(sales::domain::DealValue::parse("4999.95").unwrap()),
+        probability: Some(sales::domain::Probability::new(60).unwrap()),
+    };
+    store
+        .update_pipeline(
+            &hostile.id,
+            &update,
+            &sales::domain::Cause::user("setup"),
+            None,
+            NOW,
+        )
+        .await
+        .unwrap();
+    deal(
+        store,
+        "ada@example.com",
+        PipelineStage::Negotiation,
+        Some(due + time::Duration::days(1)),
+        "1000",
+        Some("sam"),
+    )
+    .await;
+    deal(
+        store,
+        "other@example.com",
+        PipelineStage::DemoDone,
+        None,
+        "5",
+        Some("sam"),
+    )
+    .await;
+
+    let out = salesctl(
+        &table,
+        &[
+            "leads",
+            "--assigned-to",
+            "sam",
+            "--stage",
+            "negotiation",
+            "--csv",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "id,email,name,company,stage,deal_value_aud,probability,weighted_value_aud,next_action,next_action_date,assigned_to,source,created_at"
+    );
+    assert_eq!(
+        lines[1],
+        format!(
+            "{},eve@example.com,\"Eve \"\"the\"\" Tester, Jr.\",\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",negotiation,4999.95,60,2999.97,\"Call back\nthen send contract\",2026-12-01T09:00:00Z,sam,sales_team,2026-11-25T10:00:00Z",
+            hostile.id
+        )
+    );
+    assert!(lines[2].contains(",ada@example.com,"), "{}", lines[2]);
+    assert_eq!(lines[3], "", "the file ends with a line break");
+    assert_eq!(lines.len(), 4, "only the negotiation deals: {}", out.stdout);
+
+    // A page of one: the CSV holds one deal, the cursor is on stderr.
+    let page = salesctl(
+        &table,
+        &["leads", "--assigned-to", "sam", "--limit", "1", "--csv"],
+    );
+    assert_eq!(page.code, 0, "{}", page.stderr);
+    assert_eq!(page.stdout.matches("\r\n").count(), 2, "{}", page.stdout);
+    assert!(page.stderr.contains("more: --cursor"), "{}", page.stderr);
+    assert!(!page.stdout.contains("more:"));
+
+    // --csv and --json are one or the other.
+    let both = salesctl(
+        &table,
+        &["leads", "--stage", "negotiation", "--csv", "--json"],
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
+}

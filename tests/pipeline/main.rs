@@ -2,6 +2,7 @@
 //! and the `salesctl` commands.
 
 mod api;
+mod board;
 mod cli;
 
 use sales::domain::{EmailAddress, LeadSource, NewLead, PipelineStage, PipelineUpdate, StageMove};

@@ -1,4 +1,6 @@
-//! The `pipeline` function: the sales team's HTTP API (HTTP API routes with IAM authorization).
+//! The `pipeline` function: the sales team's HTTP API, behind two kinds of routes: `/pipeline/…`
+//! and `/founding/…` with IAM authorization (scripts, SigV4), and the same routes under
+//! `/board/api/…` with the board's Cognito JWT authorizer (the web board, docs/board.md).
 //!
 //! | route | answer |
 //! |-------|--------|
@@ -12,8 +14,14 @@
 //! | `GET /founding/holds` | live holds: spot, e-mail, client address, held since / until, session |
 //! | `POST /founding/holds/{spot}/release` | releases that spot's live hold (and its client's slot); 404 when none |
 //!
-//! Routing is on the path's last segments, so the same handler serves API Gateway's paths and
-//! `cargo lambda watch`'s `/lambda-url/pipeline/...`.
+//! Routing is on the path's last segments, so the same handler serves API Gateway's paths, the
+//! board's `/board/api/...` and `cargo lambda watch`'s `/lambda-url/pipeline/...`.
+//!
+//! Who may call: API Gateway has checked the IAM signature or the JWT (issuer, audience, expiry)
+//! before the function runs, but an HTTP API JWT authorizer cannot require a group. So a request
+//! that arrives with JWT claims is served only when its `cognito:groups` claim names
+//! [`SALES_GROUP`] and it carries a verified e-mail (403 otherwise, on every route); the history
+//! then names that e-mail. An IAM caller is named by its ARN.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
@@ -49,16 +57,104 @@ impl From<FieldError> for ApiError {
     }
 }
 
-/// Who is calling: the IAM identity API Gateway verified (`user:<arn>` in the history).
-pub fn caller(request: &Request) -> Option<String> {
-    let RequestContext::ApiGatewayV2(context) = request.request_context_ref()? else {
-        return None;
+/// The Cognito group whose members may use the board (`BoardSalesGroup` in infra/template.yaml).
+pub const SALES_GROUP: &str = "sales";
+
+/// Who is calling, as API Gateway verified them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// An IAM identity (SigV4): its ARN, else its caller id.
+    Iam(String),
+    /// A board user signed in with the board's user pool, in the `sales` group: their e-mail.
+    Board(EmailAddress),
+    /// No authorizer (a function URL through `cargo lambda watch`): may read, not write.
+    Anonymous,
+}
+
+impl Caller {
+    /// The name the history gives this caller (`user:<it>`), if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Caller::Iam(who) => Some(who),
+            Caller::Board(email) => Some(email.as_str()),
+            Caller::Anonymous => None,
+        }
+    }
+
+    /// The caller as logs show it (an e-mail masked).
+    pub fn for_log(&self) -> String {
+        match self {
+            Caller::Iam(who) => who.clone(),
+            Caller::Board(email) => format!("board:{}", email.masked()),
+            Caller::Anonymous => "anonymous".into(),
+        }
+    }
+}
+
+/// The groups of a `cognito:groups` claim as an HTTP API passes it: API Gateway renders a JSON
+/// array claim as `[a b]` (space-separated in brackets); a JSON array string, a comma-separated
+/// list or one bare name are read too.
+pub fn claim_groups(raw: &str) -> Vec<String> {
+    let raw = raw.trim();
+    if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
+        return list.into_iter().map(|g| g.trim().to_owned()).collect();
+    }
+    let inner = raw
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(raw);
+    inner
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(|g| g.trim_matches('"').trim())
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Who is calling: the IAM identity, or the board user from the JWT's claims. A JWT caller must
+/// be in [`SALES_GROUP`] and have a verified e-mail (`email_verified` `"true"`, as API Gateway
+/// passes claims), else 403: the authorizer only proved the token came from the board's pool.
+pub fn caller(request: &Request) -> Result<Caller, ApiError> {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        return Ok(Caller::Anonymous);
     };
-    let iam = context.authorizer.as_ref()?.iam.as_ref()?;
-    iam.user_arn
-        .clone()
-        .or_else(|| iam.caller_id.clone())
-        .filter(|who| !who.trim().is_empty())
+    let Some(authorizer) = context.authorizer.as_ref() else {
+        return Ok(Caller::Anonymous);
+    };
+    if let Some(jwt) = authorizer.jwt.as_ref() {
+        let claims = &jwt.claims;
+        let groups = claims
+            .get("cognito:groups")
+            .map(|raw| claim_groups(raw))
+            .unwrap_or_default();
+        if !groups.iter().any(|g| g == SALES_GROUP) {
+            return Err(ApiError::Forbidden(format!(
+                "the board is for the {SALES_GROUP} group; ask an administrator to add you"
+            )));
+        }
+        let verified = claims
+            .get("email_verified")
+            .is_some_and(|v| v.trim() == "true");
+        let email = claims
+            .get("email")
+            .filter(|_| verified)
+            .and_then(|raw| EmailAddress::parse(raw).ok())
+            .ok_or_else(|| {
+                ApiError::Forbidden("the token has no verified e-mail to name you by".into())
+            })?;
+        return Ok(Caller::Board(email));
+    }
+    if let Some(iam) = authorizer.iam.as_ref() {
+        if let Some(who) = iam
+            .user_arn
+            .clone()
+            .or_else(|| iam.caller_id.clone())
+            .filter(|who| !who.trim().is_empty())
+        {
+            return Ok(Caller::Iam(who));
+        }
+    }
+    Ok(Caller::Anonymous)
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +259,7 @@ impl PipelineApi {
     }
 
     async fn route(&self, request: &Request) -> Result<(StatusCode, Value), ApiError> {
+        let who = caller(request)?;
         let path = request.raw_http_path();
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let method = request.method();
@@ -187,7 +284,7 @@ impl PipelineApi {
                 ok(json!(detail))
             }
             [.., "pipeline", "leads", id] if method == Method::PATCH => {
-                self.edit(request, &lead_id(id)?).await
+                self.edit(request, &who, &lead_id(id)?).await
             }
             [.., "founding", "members"] if method == Method::GET => {
                 ok(json!({"members": self.store.founding_members().await?}))
@@ -206,14 +303,14 @@ impl PipelineApi {
                 ok(json!({"holds": self.store.live_holds(self.clock.now()).await?}))
             }
             [.., "founding", "holds", spot, "release"] if method == Method::POST => {
-                let who = caller(request).ok_or(ApiError::Unauthorized)?;
+                who.name().ok_or(ApiError::Unauthorized)?;
                 let spot = SpotNumber::parse(spot).map_err(|e| ApiError::Invalid {
                     field: "spot",
                     reason: e.to_string(),
                 })?;
                 match self.store.release_spot_hold(spot, self.clock.now()).await? {
                     Some(hold) => {
-                        tracing::info!(spot = spot.get(), email = %hold.email.masked(), caller = %who, "founding hold released by the sales team");
+                        tracing::info!(spot = spot.get(), email = %hold.email.masked(), caller = %who.for_log(), "founding hold released by the sales team");
                         ok(json!({"released": hold}))
                     }
                     None => Err(ApiError::NotFound(format!("spot {spot} has no live hold"))),
@@ -260,8 +357,13 @@ impl PipelineApi {
         Ok((status, json!({"lead": lead, "created": found.created})))
     }
 
-    async fn edit(&self, request: &Request, id: &LeadId) -> Result<(StatusCode, Value), ApiError> {
-        let who = caller(request).ok_or(ApiError::Unauthorized)?;
+    async fn edit(
+        &self,
+        request: &Request,
+        caller: &Caller,
+        id: &LeadId,
+    ) -> Result<(StatusCode, Value), ApiError> {
+        let who = caller.name().ok_or(ApiError::Unauthorized)?;
         let body: Map<String, Value> = json_body(request)?;
         let version = match body.get("version") {
             Some(value) => value
@@ -284,12 +386,12 @@ impl PipelineApi {
             .update_pipeline(
                 id,
                 &update,
-                &Cause::user(&who),
+                &Cause::user(who),
                 Some(version),
                 self.clock.now(),
             )
             .await?;
-        tracing::info!(lead_id = %id, caller = %who, written = change.written, "deal edited");
+        tracing::info!(lead_id = %id, caller = %caller.for_log(), written = change.written, "deal edited");
         Ok((
             StatusCode::OK,
             json!({

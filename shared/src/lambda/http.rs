@@ -26,6 +26,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("sign-in required")]
     Unauthorized,
+    /// Signed in, but not allowed this (403): e.g. a board user outside the `sales` group.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -68,6 +71,7 @@ impl ApiError {
             }
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::Busy(_) => StatusCode::CONFLICT,
@@ -89,6 +93,7 @@ impl ApiError {
             ApiError::BadRequest(reason) => json!({"error": "bad_request", "reason": reason}),
             ApiError::Refused { code, reason } => json!({"error": code, "reason": reason}),
             ApiError::Unauthorized => json!({"error": "unauthorized"}),
+            ApiError::Forbidden(reason) => json!({"error": "forbidden", "reason": reason}),
             ApiError::NotFound(reason) => json!({"error": "not_found", "reason": reason}),
             ApiError::MethodNotAllowed => json!({"error": "method_not_allowed"}),
             ApiError::Conflict { code, detail } => {

@@ -13,10 +13,13 @@
 #      HTTP API routes (/billing/…, /pipeline/…, /founding/…) with its CORS, JWT authorizer (a
 #      local issuer), AWS_IAM and throttling, and every function's URL at /lambda-url/<name>/;
 #      both pass the caller's own address to the function as its sourceIp
+#   7. the team's alerts: each alert the webhooks publish to the local TeamAlertsTopic, printed as
+#      an `[alert] …` line as it arrives (infra/local/alerts_tail.py polls the local server's
+#      GET /_local/sent?service=sns)
 #
-# Ctrl-C (or SIGTERM/SIGHUP) stops what this script started, by PID: the gateway, the watch process
-# group and the function instances it started, the stand-in, the landing page server, and the
-# DynamoDB server if this script started it (one already running is left alone).
+# Ctrl-C (or SIGTERM/SIGHUP) stops what this script started, by PID: the alerts printer, the
+# gateway, the watch process group and the function instances it started, the stand-in, the landing
+# page server, and the DynamoDB server if this script started it (one already running is left alone).
 #
 # Settings, from the environment: DYNAMODB_PORT (8000), WATCH_PORT (the gateway's port, 9000),
 # WATCH_INTERNAL_PORT (cargo lambda watch's own port, 9001), STRIPE_STANDIN_PORT
@@ -245,6 +248,10 @@ if ! listening "$watch_port"; then
   exit 1
 fi
 
+# --- 7. the team's alerts, as they are published ---------------------------------------------
+# Its own process group like the rest (stopped first, by PID); -u: each line as it comes.
+start "the alerts printer" - "$python" -u infra/local/alerts_tail.py --endpoint "http://127.0.0.1:$DYNAMODB_PORT"
+
 banner() {
   local f
   echo
@@ -304,6 +311,8 @@ banner() {
     echo "    stripe listen --forward-to $base/lambda-url/stripe-webhook/"
     echo "    (and STRIPE_WEBHOOK_SECRET=<the whsec_ it prints> make dev)"
   fi
+  say "Team alerts (demo booked or cancelled, payment received or failed, founding member joined):" \
+    "printed here as [alert] lines as the webhooks publish them"
   say "DynamoDB: http://127.0.0.1:$DYNAMODB_PORT, table $TABLE_NAME;" \
     "'AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT AWS_REGION=ap-southeast-2 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test cargo run -q --bin salesctl -- summary'"
   say "Ctrl-C stops everything this started."

@@ -10,6 +10,8 @@ locally, as the code reads them when SECRETS_ID is unset. Rules:
 - Without STRIPE_SECRET_KEY in the environment, Stripe is the local stand-in
   (STRIPE_API_BASE=http://127.0.0.1:12111, a dummy key, price_local_* prices); with it, Stripe's
   API and the STRIPE_FOUNDING_PRICE_ID / STRIPE_STANDARD_PRICE_ID of that account.
+- Team alerts go to the local server's TeamAlertsTopic (AWS_ENDPOINT_URL_SNS, TEAM_ALERTS_TOPIC_ARN);
+  `TEAM_ALERTS_TOPIC_ARN= make dev` (empty) turns them off.
 - The human check (Cloudflare Turnstile) is off: no TURNSTILE_SECRET_KEY, unless DEV_TURNSTILE=1.
   Then TURNSTILE_SECRET_KEY (default Cloudflare's always-passing test secret
   1x0000000000000000000000000000000AA) and TURNSTILE_VERIFY_URL (the stand-in's
@@ -24,6 +26,8 @@ import secrets
 import sys
 
 STANDIN_KEY = "sk_test_local_standin"
+# The team alerts topic as the local server provisions it (named by its logical id in the template).
+LOCAL_TEAM_ALERTS_TOPIC = "arn:aws:sns:ap-southeast-2:123456789012:TeamAlertsTopic"
 # Cloudflare's test secret key that always passes (the stand-in honours it too).
 TURNSTILE_TEST_SECRET = "1x0000000000000000000000000000000AA"
 
@@ -91,6 +95,12 @@ def main():
         "AWS_ACCESS_KEY_ID=test",
         "AWS_SECRET_ACCESS_KEY=test",
         f"RUST_LOG={setting('RUST_LOG', 'info')}",
+        "",
+        "# Team alerts: the webhooks publish to the template's TeamAlertsTopic, which the same local",
+        "# server provisions (make dev prints each as an [alert] line); only the webhooks read the topic",
+        f"AWS_ENDPOINT_URL_SNS=http://127.0.0.1:{dynamodb_port}",
+        # Set but empty in the environment of make dev: no topic, no alerts.
+        "TEAM_ALERTS_TOPIC_ARN=" + os.environ.get("TEAM_ALERTS_TOPIC_ARN", LOCAL_TEAM_ALERTS_TOPIC).strip(),
         "",
         "# Stripe: " + ("the real API in test mode" if real_stripe
                         else f"the local stand-in (infra/local/stripe_standin.py) on port {standin_port}"),

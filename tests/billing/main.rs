@@ -1,6 +1,7 @@
 //! The billing functions' handlers, called with API Gateway v2 / function URL requests, against
 //! the local DynamoDB server and a Stripe API faked at the HTTP level.
 
+mod alerts;
 mod checkout;
 mod membership;
 mod offers;

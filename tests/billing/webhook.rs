@@ -18,7 +18,7 @@ fn vector() -> Value {
 }
 
 /// A fixture event with its session replaced by what our checkout sent to Stripe.
-fn event(fixture_name: &str, id: &str, created: i64, object_patch: Value) -> Vec<u8> {
+pub(crate) fn event(fixture_name: &str, id: &str, created: i64, object_patch: Value) -> Vec<u8> {
     let mut event: Value =
         serde_json::from_slice(&fixture(&format!("stripe/{fixture_name}"))).unwrap();
     event["id"] = json!(id);

@@ -2,6 +2,7 @@
 //! effect on the lead, its bookings and the pipeline, reschedules in either order, redeliveries
 //! and concurrent duplicates.
 
+mod alerts;
 mod cal;
 mod calendly;
 

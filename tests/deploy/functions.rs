@@ -389,13 +389,73 @@ fn business_alarms_watch_the_namespace_the_code_emits_to() {
                     .map(str::to_owned)
             })
             .collect();
-    for metric in ["PaymentFailed", "FoundingPaymentWithoutSpot"] {
+    for metric in [
+        "PaymentFailed",
+        "FoundingPaymentWithoutSpot",
+        "AlertNotSent",
+    ] {
         assert!(
             watched.contains(metric),
             "no alarm on {}/{metric}",
             sales::lambda::telemetry::METRIC_NAMESPACE
         );
     }
+}
+
+/// The team's alerts: the three webhooks, and only they, get the team alerts topic by
+/// `TEAM_ALERTS_TOPIC_ARN` and may publish to that topic and nothing else; no function has any
+/// other SNS permission; the topic's ARN is an output, and its e-mail subscription optional.
+#[test]
+fn the_webhooks_alone_publish_team_alerts_to_their_topic() {
+    let template = template::template();
+    let topics: Vec<String> = template::resources_of_type(&template, "AWS::SNS::Topic")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert!(topics.iter().any(|t| t == "TeamAlertsTopic"), "{topics:?}");
+    for (binary, (id, function)) in template_functions(&template) {
+        let env = environment(&template, &function);
+        let webhook = matches!(
+            binary.as_str(),
+            "stripe-webhook" | "cal-webhook" | "calendly-webhook"
+        );
+        let topic = env
+            .get(sales::lambda::alerts::TOPIC_ENV)
+            .map(|value| ref_target(value));
+        let sns: Vec<(String, Value)> = allowed_actions(&function)
+            .into_iter()
+            .filter(|(action, _)| action.starts_with("sns:"))
+            .collect();
+        if webhook {
+            assert_eq!(
+                topic,
+                Some(Some("TeamAlertsTopic")),
+                "{id}: TEAM_ALERTS_TOPIC_ARN"
+            );
+            assert_eq!(sns.len(), 1, "{id}: {sns:?}");
+            assert_eq!(sns[0].0, "sns:Publish", "{id}");
+            assert_eq!(ref_target(&sns[0].1), Some("TeamAlertsTopic"), "{id}");
+        } else {
+            assert_eq!(topic, None, "{id}: publishes no team alerts");
+            assert!(sns.is_empty(), "{id}: {sns:?}");
+        }
+    }
+    let output = &template["Outputs"]["TeamAlertsTopicArn"]["Value"];
+    assert_eq!(ref_target(output), Some("TeamAlertsTopic"));
+    let (_, subscription) = template::resources_of_type(&template, "AWS::SNS::Subscription")
+        .into_iter()
+        .find(|(_, s)| ref_target(&s["Properties"]["TopicArn"]) == Some("TeamAlertsTopic"))
+        .expect("an e-mail subscription to the team alerts topic");
+    assert_eq!(
+        subscription.get("Condition").and_then(Value::as_str),
+        Some("HasTeamAlertsEmail"),
+        "subscribed only when TeamAlertsEmail is given"
+    );
+    assert_eq!(
+        template["Parameters"]["TeamAlertsEmail"]["Default"].as_str(),
+        Some(""),
+        "TeamAlertsEmail is optional"
+    );
 }
 
 /// Each function's AWS clients are bounded by its Lambda timeout: the table the code sizes them

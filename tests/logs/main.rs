@@ -135,7 +135,8 @@ async fn booking_webhooks(
         as_function(store, role::CAL_WEBHOOK),
         vec![Secret::new(cal_secret)],
         Clock::system(),
-    );
+    )
+    .with_alerts(sales_tests::team_alerts_as(role::CAL_WEBHOOK, None).await);
     let cal_down = BookingWebhook::cal(
         unreachable.clone(),
         vec![Secret::new(cal_secret)],
@@ -199,7 +200,8 @@ async fn booking_webhooks(
         as_function(store, role::CALENDLY_WEBHOOK),
         vec![Secret::new(calendly_key)],
         Clock::system(),
-    );
+    )
+    .with_alerts(sales_tests::team_alerts_as(role::CALENDLY_WEBHOOK, None).await);
     let calendly_down = BookingWebhook::calendly(
         unreachable.clone(),
         vec![Secret::new(calendly_key)],
@@ -251,7 +253,8 @@ async fn stripe_webhook(
         as_function(store, role::STRIPE_WEBHOOK),
         vec![Secret::new(secret)],
         Clock::system(),
-    );
+    )
+    .with_alerts(sales_tests::team_alerts_as(role::STRIPE_WEBHOOK, None).await);
     let hook_down = StripeWebhook::new(
         unreachable.clone(),
         vec![Secret::new(secret)],
@@ -479,6 +482,12 @@ async fn every_log_line_of_every_handler_at_trace_has_its_addresses_masked() {
         }
     }
     assert!(!effects.is_empty(), "no delivery processed line");
+    // The team's alerts were published (the SDK's TRACE lines of the SNS requests carry the
+    // addresses, URL-encoded), and logged masked.
+    assert!(
+        logs.contains("team alert sent"),
+        "no team alert was published"
+    );
     assert!(
         effects
             .iter()

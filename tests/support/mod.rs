@@ -137,6 +137,56 @@ pub async fn sdk_config_as(function: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// The team alerts topic (`TeamAlertsTopic` in infra/template.yaml) as the local server
+/// provisions it: named by its logical id.
+pub fn team_alerts_topic() -> String {
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "ap-southeast-2".to_owned());
+    format!("arn:aws:sns:{region}:123456789012:TeamAlertsTopic")
+}
+
+/// The team's alerts as `function` publishes them (its `TEAM_ALERTS_TOPIC_ARN`), signed as that
+/// function so that the local server applies its IAM policy; `topic` replaces the topic.
+pub async fn team_alerts_as(
+    function: &str,
+    topic: Option<&str>,
+) -> sales::lambda::alerts::TeamAlerts {
+    let sdk = sdk_config_as(function).await;
+    let topic = topic.map_or_else(team_alerts_topic, str::to_owned);
+    sales::lambda::alerts::TeamAlerts::from_config(&sdk, Some(&topic))
+}
+
+/// The alert lines published to the team alerts topic that contain `needle`, oldest first
+/// (what an e-mail subscriber reads: the message's `default`). Tests run at once on one
+/// server, so each looks for something of its own, such as an e-mail address made for it.
+pub async fn team_alerts_sent(needle: &str) -> Vec<String> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/_local/sent?service=sns", endpoint()))
+        .send()
+        .await
+        .expect("the local server's sent endpoint")
+        .json()
+        .await
+        .expect("JSON");
+    let topic = team_alerts_topic();
+    answer["sent"]
+        .as_array()
+        .expect("a list of sent messages")
+        .iter()
+        .filter(|m| m["topic"] == topic.as_str())
+        .filter_map(|m| {
+            let message: serde_json::Value =
+                serde_json::from_str(m["message"].as_str()?).expect("a JSON message structure");
+            Some(message["default"].as_str()?.to_owned())
+        })
+        .filter(|line| line.contains(needle))
+        .collect()
+}
+
+/// An e-mail address no other test uses (to find this test's alerts).
+pub fn unique_email(prefix: &str) -> String {
+    format!("{prefix}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
 /// What a function signs with locally: the access key id `local-<function>`.
 fn role_credentials(function: &str) -> Credentials {
     Credentials::new(

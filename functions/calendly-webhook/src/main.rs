@@ -11,7 +11,9 @@ async fn main() -> Result<(), Error> {
     sales::lambda::telemetry::init_logging(env!("CARGO_BIN_NAME"));
     let deps = Deps::load(env!("CARGO_BIN_NAME")).await?;
     let secrets = deps.calendly_signing_keys()?;
-    let handler = &BookingWebhook::calendly(deps.store, secrets, Clock::system());
+    let alerts = deps.team_alerts();
+    let handler =
+        &BookingWebhook::calendly(deps.store, secrets, Clock::system()).with_alerts(alerts);
     run(service_fn(move |request: Request| {
         with_request_span(request, |request| async move {
             Ok::<_, Error>(handler.handle(request).await)

@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::signature::{verify_body_hex, verify_timestamped, CALENDLY_TOLERANCE_SECONDS};
-use crate::domain::{BookingNotice, BookingProvider, Cause, LeadSource, NewLead};
+use crate::domain::{BookingEffect, BookingNotice, BookingProvider, Cause, LeadSource, NewLead};
 use crate::handlers::delivery::answer_once;
+use crate::lambda::alerts::{Alert, Person, TeamAlerts};
 use crate::lambda::clock::Clock;
 use crate::lambda::http::{body_bytes, header, json_response, ApiError, HttpResponse};
 use crate::lambda::secrets::WebhookSecrets;
@@ -74,6 +75,8 @@ pub struct BookingWebhook {
     /// Current first, then the previous one during a rotation; re-read on a mismatch.
     secrets: WebhookSecrets,
     clock: Clock,
+    /// The team's alerts: a demo booked or cancelled.
+    alerts: TeamAlerts,
 }
 
 impl BookingWebhook {
@@ -85,6 +88,7 @@ impl BookingWebhook {
             store,
             secrets: secrets.into(),
             clock,
+            alerts: TeamAlerts::off(),
         }
     }
 
@@ -95,7 +99,16 @@ impl BookingWebhook {
             store,
             secrets: secrets.into(),
             clock,
+            alerts: TeamAlerts::off(),
         }
+    }
+
+    /// Sends the team an alert for each demo booked and each demo cancelled, once per event
+    /// (only when the event's write was applied). A reschedule, a requested reschedule and a
+    /// redelivery send none.
+    pub fn with_alerts(mut self, alerts: TeamAlerts) -> Self {
+        self.alerts = alerts;
+        self
     }
 
     /// The secrets the signatures are checked with (how often they were re-read).
@@ -208,6 +221,16 @@ impl BookingWebhook {
             stage = outcome.lead.pipeline.stage.as_str(),
             "booking event applied"
         );
+        let person = Person::new(&lead.email, lead.company.as_deref());
+        let start = notice.event.slot().start;
+        let alert = match outcome.effect {
+            BookingEffect::Booked => Some(Alert::demo_booked(person, self.provider, start)),
+            BookingEffect::Cancelled => Some(Alert::demo_cancelled(person, self.provider, start)),
+            _ => None,
+        };
+        if let Some(alert) = &alert {
+            self.alerts.send(alert).await;
+        }
         let mut details = Map::new();
         details.insert("effect".into(), Value::from(outcome.effect.as_str()));
         details.insert("lead_id".into(), Value::from(lead.id.as_str()));

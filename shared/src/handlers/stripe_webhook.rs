@@ -14,6 +14,7 @@ use crate::domain::{
     ASYNC_PAYMENT_HOLD, HOLD_GRACE, LAPSED_MEMBERSHIP_KEPT,
 };
 use crate::handlers::delivery::{answer_once, effect};
+use crate::lambda::alerts::{Alert, Money, Person, TeamAlerts};
 use crate::lambda::clock::Clock;
 use crate::lambda::http::{body_bytes, header, json_response, ApiError, HttpResponse};
 use crate::lambda::secrets::WebhookSecrets;
@@ -33,6 +34,8 @@ pub struct StripeWebhook {
     /// Current first, then the previous one during a rotation; re-read on a mismatch.
     secrets: WebhookSecrets,
     clock: Clock,
+    /// The team's alerts: a payment received or failed, a founding member joined.
+    alerts: TeamAlerts,
 }
 
 impl StripeWebhook {
@@ -42,7 +45,15 @@ impl StripeWebhook {
             store,
             secrets: secrets.into(),
             clock,
+            alerts: TeamAlerts::off(),
         }
+    }
+
+    /// Sends the team an alert for each payment received or failed and each founding member
+    /// who joined, once per event (only when the event's write was applied).
+    pub fn with_alerts(mut self, alerts: TeamAlerts) -> Self {
+        self.alerts = alerts;
+        self
     }
 
     /// The secrets the signatures are checked with (how often they were re-read).
@@ -114,12 +125,13 @@ impl StripeWebhook {
             }
             EventKind::CheckoutAsyncFailed(session) => {
                 let once = self.checkout_payment_failed(session, key).await?;
-                if let Once::Applied(_) = once {
+                if let Once::Applied(effect) = once {
                     tracing::error!(session = %session.id, "a delayed checkout payment failed");
                     emit_count_metric(
                         "PaymentFailed",
                         &[("session", &session.id), ("event", &event.id)],
                     );
+                    self.alert_checkout_failed(session, effect).await;
                 }
                 once
             }
@@ -159,8 +171,13 @@ impl StripeWebhook {
                     })
             }
             EventKind::InvoicePaid(invoice) => {
-                self.invoice(event, invoice, "paid", invoice.amount_paid, key)
-                    .await?
+                let once = self
+                    .invoice(event, invoice, "paid", invoice.amount_paid, key)
+                    .await?;
+                if let Once::Applied(_) = once {
+                    self.alert_invoice_paid(invoice).await;
+                }
+                once
             }
             EventKind::InvoicePaymentFailed(invoice) => {
                 let once = self
@@ -177,6 +194,17 @@ impl StripeWebhook {
                             ("event", &event.id),
                         ],
                     );
+                    let mut detail = format!("invoice {}", invoice.id);
+                    if let Some(attempt) = invoice.attempt_count {
+                        detail.push_str(&format!(", attempt {attempt}"));
+                    }
+                    let email = invoice_email(invoice);
+                    let alert = Alert::payment_failed(
+                        invoice_payer(invoice, email.as_ref()),
+                        Some(Money::new(invoice.amount_due, &invoice.currency)),
+                        &detail,
+                    );
+                    self.alerts.send(&alert).await;
                 }
                 once
             }
@@ -441,6 +469,44 @@ impl StripeWebhook {
             Once::Duplicate => return Ok(Once::Duplicate),
             Once::InProgress => return Ok(Once::InProgress),
         };
+        let payer = Person::new(&email, company);
+        let paid = Money::of(session.amount_total, session.currency.as_deref());
+        let plan = metadata.plan.map_or("unknown", |plan| plan.as_str());
+        // One alert per paid checkout: the new member's, or the payment's.
+        let alert = match &recorded.founding {
+            None => Some(Alert::payment_received(
+                payer,
+                paid,
+                &format!("{plan} plan checkout; deal won"),
+            )),
+            Some(ConfirmOutcome::Confirmed(member)) => {
+                Some(Alert::founding_member_joined(payer, member.spot, paid))
+            }
+            // Announced when it was confirmed.
+            Some(ConfirmOutcome::AlreadyConfirmed(_)) => None,
+            Some(ConfirmOutcome::AlreadyMember(member)) => Some(Alert::payment_received(
+                payer,
+                paid,
+                &format!(
+                    "founding checkout of a member of spot {} already; no second spot, flagged for follow-up",
+                    member.spot.get()
+                ),
+            )),
+            Some(ConfirmOutcome::HoldLost) => Some(Alert::payment_received(
+                payer,
+                paid,
+                &match &metadata.founding_hold {
+                    Some((spot, _)) => format!(
+                        "founding checkout whose spot {} went to someone else; no spot, flagged for follow-up",
+                        spot.get()
+                    ),
+                    None => "founding checkout without a spot; flagged for follow-up".to_owned(),
+                },
+            )),
+        };
+        if let Some(alert) = &alert {
+            self.alerts.send(alert).await;
+        }
         Ok(Once::Applied(match recorded.founding {
             None => "deal_won",
             Some(ConfirmOutcome::Confirmed(member)) => {
@@ -571,6 +637,54 @@ impl StripeWebhook {
         }))
     }
 
+    /// The alert for a delayed checkout payment that failed (`effect`: what it did to the hold).
+    async fn alert_checkout_failed(&self, session: &CheckoutSessionObject, effect: &str) {
+        let Some(email) = session.email().and_then(|e| EmailAddress::parse(e).ok()) else {
+            tracing::warn!(session = %session.id, "a failed checkout without an e-mail; no alert");
+            return;
+        };
+        let metadata =
+            CheckoutMetadata::read(session.client_reference_id.as_deref(), &session.metadata).ok();
+        let company = metadata.as_ref().and_then(|m| m.company_name.as_deref());
+        let spot = metadata
+            .as_ref()
+            .and_then(|m| m.founding_hold.as_ref())
+            .map(|(spot, _)| spot.get());
+        let detail = match spot {
+            Some(spot) if effect == "payment_failed_hold_released" => {
+                format!("delayed checkout payment; founding spot {spot} is free again")
+            }
+            _ => "delayed checkout payment".to_owned(),
+        };
+        let alert = Alert::payment_failed(
+            Person::new(&email, company),
+            Money::of(session.amount_total, session.currency.as_deref()),
+            &detail,
+        );
+        self.alerts.send(&alert).await;
+    }
+
+    /// The alert for a paid invoice, except a subscription's first (its checkout's alert told
+    /// the team already) and an invoice of nothing.
+    async fn alert_invoice_paid(&self, invoice: &InvoiceObject) {
+        if invoice.billing_reason.as_deref() == Some("subscription_create")
+            || invoice.amount_paid == 0
+        {
+            return;
+        }
+        let detail = match invoice.billing_reason.as_deref() {
+            Some("subscription_cycle") => format!("invoice {}, renewal", invoice.id),
+            _ => format!("invoice {}", invoice.id),
+        };
+        let email = invoice_email(invoice);
+        let alert = Alert::payment_received(
+            invoice_payer(invoice, email.as_ref()),
+            Some(Money::new(invoice.amount_paid, &invoice.currency)),
+            &detail,
+        );
+        self.alerts.send(&alert).await;
+    }
+
     /// A delayed payment failed: the founding hold goes back to the pool (nothing was won).
     async fn checkout_payment_failed(
         &self,
@@ -598,6 +712,23 @@ impl StripeWebhook {
         let effects = ["nothing_held", "hold_released", "hold_already_gone"];
         self.release_session_hold(session, delivery, lapsed_by, effects)
             .await
+    }
+}
+
+/// The e-mail an invoice was sent to, when it is a usable one.
+fn invoice_email(invoice: &InvoiceObject) -> Option<EmailAddress> {
+    invoice
+        .customer_email
+        .as_deref()
+        .and_then(|e| EmailAddress::parse(e).ok())
+}
+
+/// Who an invoice's alert names: its e-mail, else its Stripe customer.
+fn invoice_payer<'a>(invoice: &'a InvoiceObject, email: Option<&'a EmailAddress>) -> Person<'a> {
+    Person {
+        email,
+        company: None,
+        customer: invoice.customer.as_deref(),
     }
 }
 

@@ -199,6 +199,14 @@ impl Deps {
             .map_err(|e| StartupError::Stripe(e.to_string()))
     }
 
+    /// The team's alerts: to the topic `TEAM_ALERTS_TOPIC_ARN` names (the webhooks'
+    /// environment in infra/template.yaml), through this function's AWS configuration and its
+    /// timeouts; off without it.
+    pub fn team_alerts(&self) -> crate::lambda::alerts::TeamAlerts {
+        let arn = std::env::var(crate::lambda::alerts::TOPIC_ENV).ok();
+        crate::lambda::alerts::TeamAlerts::from_config(&self.sdk, arn.as_deref())
+    }
+
     pub fn stripe_webhook_secrets(&self) -> Result<WebhookSecrets, StartupError> {
         self.webhook_secrets(
             &self.config.stripe_webhook_secrets,

@@ -144,6 +144,9 @@ pub struct InvoiceObject {
     pub period_end: Option<i64>,
     pub attempt_count: Option<i64>,
     pub parent: Option<InvoiceParent>,
+    /// Why the invoice was made: `subscription_create` (a subscription's first, paid through
+    /// its checkout), `subscription_cycle` (a renewal), `manual`, …
+    pub billing_reason: Option<String>,
 }
 
 impl InvoiceObject {

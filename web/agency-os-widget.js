@@ -108,6 +108,15 @@
       return "All founding spots are taken. You are number " + body.waitlist_position +
         " on the waitlist; we will e-mail you if a spot opens.";
     }
+    if (status === 400 && body.error === "offer_expired") {
+      return "This offer has ended, so the spot went to the next person in line. You are still on the waitlist.";
+    }
+    if (status === 400 && body.error === "offer_not_yours") {
+      return "This offer was made to another e-mail address: use the address the offer was sent to.";
+    }
+    if (status === 400 && body.error === "invalid_offer") {
+      return "This offer link is damaged. Please open it again from the e-mail.";
+    }
     if (status === 409 && body.error === "already_founding_member") {
       return "This e-mail already holds founding spot #" + body.spot_number + ".";
     }
@@ -129,6 +138,32 @@
       return "The service is unavailable right now. Please try again in a minute.";
     }
     return "Something went wrong (" + status + "). Please try again.";
+  }
+
+  /** The waitlist offer in the page's address (`?offer=<token>` from the offer e-mail): its
+   * e-mail, spot and end, read from the token's first part (create-checkout checks the
+   * signature; this only shows what the link says). Null without a readable one. */
+  function offerFromUrl(search) {
+    var token = "";
+    try {
+      token = new URLSearchParams(search || "").get("offer") || "";
+    } catch (e) {
+      return null;
+    }
+    var payload = token.split(".")[0];
+    if (!payload) {
+      return null;
+    }
+    try {
+      var text = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
+      var claims = JSON.parse(text);
+      if (typeof claims.e !== "string" || !isFinite(claims.s) || !isFinite(claims.u)) {
+        return null;
+      }
+      return { token: token, email: claims.e, spot: Number(claims.s), until: new Date(claims.u * 1000) };
+    } catch (e) {
+      return null;
+    }
   }
 
   function request(method, url, payload) {
@@ -163,6 +198,7 @@
     var base = trimSlash(options.apiBase);
     this.spotsUrl = options.foundingSpotsUrl || base + "/billing/founding-spots";
     this.checkoutUrl = options.createCheckoutUrl || base + "/billing/create-checkout";
+    this.offer = offerFromUrl(window.location.search);
     this.render();
     this.refresh();
   }
@@ -227,6 +263,12 @@
         }
       });
     }
+    if (this.offer) {
+      // Arriving from an offer e-mail: the spot is theirs until the offer ends; one click.
+      this.email.value = this.offer.email;
+      this.email.setAttribute("readonly", "");
+      this.submit.textContent = "Claim founding spot " + this.offer.spot;
+    }
     var parts = [this.banner, this.form];
     if (this.demo) {
       parts.push(el("p", { class: "aos-or", text: "Not sure yet?" }), this.demo);
@@ -283,8 +325,30 @@
     }
   };
 
+  /** Whether the page shows a live offer (its banner wins over the count). */
+  Widget.prototype.showOffer = function () {
+    if (!this.offer) {
+      return false;
+    }
+    var until = this.offer.until;
+    if (until.getTime() <= Date.now()) {
+      this.banner.textContent = "This offer ended on " + until.toLocaleString() +
+        ". You are still on the waitlist; we will e-mail you if another spot opens.";
+      this.banner.classList.add("aos-sold-out");
+      return true;
+    }
+    this.banner.textContent = "Founding spot " + this.offer.spot + " is reserved for you until " +
+      until.toLocaleString() + ". Claim it in one click: 40% lifetime discount.";
+    this.banner.classList.add("aos-offer");
+    this.root.setAttribute("data-offer-spot", String(this.offer.spot));
+    return true;
+  };
+
   Widget.prototype.refresh = function () {
     var self = this;
+    if (this.showOffer()) {
+      return Promise.resolve();
+    }
     return request("GET", this.spotsUrl).then(function (answer) {
       var body = answer.body;
       if (answer.status !== 200 || !body) {
@@ -336,6 +400,9 @@
       return;
     }
     var payload = { email: email, plan_type: plan };
+    if (plan === "founding" && this.offer) {
+      payload.offer = this.offer.token;
+    }
     var company = this.company.value.trim();
     if (company) {
       payload.company_name = company;

@@ -16,6 +16,9 @@
 #   7. the team's alerts: each alert the webhooks publish to the local TeamAlertsTopic, printed as
 #      an `[alert] …` line as it arrives (infra/local/alerts_tail.py polls the local server's
 #      GET /_local/sent?service=sns)
+#   8. the waitlist offers: waitlist-offers run every DEV_OFFERS_EVERY seconds (60; EventBridge's
+#      5 minutes deployed) and each offer e-mail the local SES sent printed as a `[mail] …` line
+#      with its link (infra/local/offers_tick.py)
 #
 # Ctrl-C (or SIGTERM/SIGHUP) stops what this script started, by PID: the alerts printer, the
 # gateway, the watch process group and the function instances it started, the stand-in, the landing
@@ -251,6 +254,12 @@ fi
 # --- 7. the team's alerts, as they are published ---------------------------------------------
 # Its own process group like the rest (stopped first, by PID); -u: each line as it comes.
 start "the alerts printer" - "$python" -u infra/local/alerts_tail.py --endpoint "http://127.0.0.1:$DYNAMODB_PORT"
+
+# --- 8. the waitlist offers: the schedule's stand-in, and the e-mails SES sent -------------------
+# Deployed, EventBridge runs waitlist-offers every 5 minutes; here every DEV_OFFERS_EVERY seconds
+# (60), through watch's invoke API. Each offer e-mail prints as a `[mail] …` line with its link.
+start "the offers ticker" - "$python" -u infra/local/offers_tick.py --endpoint "http://127.0.0.1:$DYNAMODB_PORT" \
+  --watch "http://127.0.0.1:$internal_port" --every "${DEV_OFFERS_EVERY:-60}"
 
 banner() {
   local f

@@ -112,6 +112,21 @@ E2E_STANDIN_URL="http://127.0.0.1:${STRIPE_STANDIN_PORT:-12111}" \
 E2E_GATEWAY_ACCESS_LOG="$root/.local/dev/gateway-access.log" \
   cargo test -p sales-tests --test e2e -- --test-threads=1
 
+if [[ ${E2E_SKIP_BROWSER:-0} != 1 ]]; then
+  # Last, as it leaves the table as the browser needs it: a waitlist offer made by the
+  # waitlist-offers function and e-mailed through the local SES; the browser follows its link.
+  say "a waitlist offer, followed in the browser (Chromium)…"
+  E2E_API_URL="http://127.0.0.1:${WATCH_PORT:-9000}" \
+  E2E_WATCH_URL="http://127.0.0.1:${WATCH_INTERNAL_PORT:-$(( ${WATCH_PORT:-9000} + 1 ))}" \
+  E2E_OFFER_LINK_FILE="$root/target/offer-link.txt" \
+    cargo test -p sales-tests --test e2e -- --ignored --exact prepare_an_offer_for_the_browser
+  OFFER_LINK_FILE="$root/target/offer-link.txt" \
+  API_URL="http://127.0.0.1:${WATCH_PORT:-9000}" \
+  STANDIN_URL="http://127.0.0.1:${STRIPE_STANDIN_PORT:-12111}" \
+  SCREENSHOTS="$root/target/browser-screenshots" \
+    node tests/browser/offer.test.mjs
+fi
+
 # The functions' logs of the whole run (their JSON lines in the stack's log): each line names its
 # request, function and cold start as top-level fields (request_id, function, cold_start), and no
 # e-mail address is unmasked (a masked one reads a***@example.com). infra/local/check_logs.py

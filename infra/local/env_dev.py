@@ -102,6 +102,14 @@ def main():
         # Set but empty in the environment of make dev: no topic, no alerts.
         "TEAM_ALERTS_TOPIC_ARN=" + os.environ.get("TEAM_ALERTS_TOPIC_ARN", LOCAL_TEAM_ALERTS_TOPIC).strip(),
         "",
+        "# Waitlist offers: SES is the same local server's (it provisions the template's OfferTemplate and",
+        "# the sender's domain); the links open the local landing page",
+        f"AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:{dynamodb_port}",
+        "OFFER_SENDER=Agency OS <offers@keiracom.com>",
+        "OFFER_TEMPLATE=OfferTemplate",
+        f"OFFER_LINK_BASE={setting('OFFER_LINK_BASE', landing + '/')}",
+        f"OFFER_SIGNING_KEY={secret('OFFER_SIGNING_KEY', lambda: secrets.token_hex(32))}",
+        "",
         "# Stripe: " + ("the real API in test mode" if real_stripe
                         else f"the local stand-in (infra/local/stripe_standin.py) on port {standin_port}"),
         *(f"{key}={value}" for key, value in stripe),

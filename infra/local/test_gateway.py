@@ -51,6 +51,7 @@ class TemplateTest(unittest.TestCase):
             "POST /billing/customer-portal", "GET /pipeline/summary", "GET /pipeline/leads",
             "POST /pipeline/leads", "GET /pipeline/leads/{lead_id}", "PATCH /pipeline/leads/{lead_id}",
             "GET /founding/members", "GET /founding/waitlist", "GET /founding/holds", "GET /founding/spots",
+            "POST /founding/waitlist/{email}/offer", "POST /founding/waitlist/{email}/skip",
             "POST /founding/holds/{spot}/release",
             "GET /board/api/pipeline/summary", "GET /board/api/pipeline/leads",
             "GET /board/api/pipeline/leads/{lead_id}", "PATCH /board/api/pipeline/leads/{lead_id}",

@@ -124,6 +124,28 @@ pub enum Command {
         output: Output,
     },
 
+    /// Offer the lowest free founding spot to a waitlisted e-mail now, out of turn (48 hours;
+    /// the next sweep e-mails it); exit 3 when no spot is free
+    #[command(display_order = 14)]
+    Offer {
+        /// The waitlisted e-mail
+        #[arg(value_name = "EMAIL")]
+        email: String,
+        #[command(flatten)]
+        output: Output,
+    },
+
+    /// Pass a waitlisted e-mail over (they declined): waiting or offered → skipped, an offer's
+    /// spot given back
+    #[command(display_order = 14)]
+    Skip {
+        /// The waitlisted e-mail
+        #[arg(value_name = "EMAIL")]
+        email: String,
+        #[command(flatten)]
+        output: Output,
+    },
+
     /// Replay Stripe's events since a time through the webhook's code (after an outage);
     /// already applied events change nothing. Needs STRIPE_SECRET_KEY
     #[command(display_order = 15)]

@@ -168,6 +168,8 @@ impl Command {
             Command::Spots(_) => "spots",
             Command::Holds(_) => "holds",
             Command::ReleaseHold { .. } => "release-hold",
+            Command::Offer { .. } => "offer",
+            Command::Skip { .. } => "skip",
             Command::Reconcile { .. } => "reconcile",
             Command::CreateTable(_) => "create-table",
             Command::Setup(_) => "setup",
@@ -327,15 +329,53 @@ impl Context<'_> {
                 if json {
                     print_json(&json!({ "waitlist": waitlist }));
                 } else {
-                    println!("{:>8}  {:<32} joined", "position", "email");
+                    println!("{:>8}  {:<32} {:<22} status", "position", "email", "joined");
                     for entry in &waitlist {
+                        let status = match (entry.status, entry.offer_spot, entry.offer_until) {
+                            (sales::domain::WaitlistStatus::Offered, Some(spot), Some(until)) => {
+                                format!("offered spot {spot} until {}", self.zone.show(until))
+                            }
+                            (status, _, _) => match &entry.skipped_because {
+                                Some(why) => format!("{status} ({why})"),
+                                None => status.to_string(),
+                            },
+                        };
                         println!(
-                            "{:>8}  {:<32} {}",
+                            "{:>8}  {:<32} {:<22} {}",
                             entry.position,
                             entry.email.as_str(),
-                            self.zone.show(entry.joined_at)
+                            self.zone.show(entry.joined_at),
+                            status
                         );
                     }
+                }
+            }
+            Command::Offer { email, output } => {
+                let email = EmailAddress::parse(&email)
+                    .map_err(|e| Failure::Usage(format!("{email:?}: {e}")))?;
+                match store.offer_by_hand(&email, self.now).await? {
+                    Some((entry, _)) if output.json => print_json(&json!({ "offered": entry })),
+                    Some((_, spot)) => println!(
+                        "offered spot {spot} to {} for 48 hours (the next sweep e-mails it)",
+                        email.as_str()
+                    ),
+                    None => {
+                        return Err(Failure::NotFound(
+                            "no founding spot is free to offer".into(),
+                        ))
+                    }
+                }
+            }
+            Command::Skip { email, output } => {
+                let email = EmailAddress::parse(&email)
+                    .map_err(|e| Failure::Usage(format!("{email:?}: {e}")))?;
+                let entry = store
+                    .skip_waitlisted(&email, "skipped by the sales team (salesctl)", self.now)
+                    .await?;
+                if output.json {
+                    print_json(&json!({ "skipped": entry }));
+                } else {
+                    println!("skipped {} (position {})", email.as_str(), entry.position);
                 }
             }
             Command::Holds(Output { json }) => {

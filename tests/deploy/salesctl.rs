@@ -90,6 +90,25 @@ const COMMANDS: &[(&str, bool, Actions)] = &[
             ("dynamodb:UpdateItem", &[On::Table]),
         ],
     ),
+    // offer_by_hand / skip_waitlisted: the waitlisted e-mail and its entry (GetItem), the spots
+    // (Query), then one transaction of Updates (spot and entry).
+    (
+        "offer",
+        true,
+        &[
+            ("dynamodb:GetItem", &[On::Table]),
+            ("dynamodb:Query", &[On::Table]),
+            ("dynamodb:UpdateItem", &[On::Table]),
+        ],
+    ),
+    (
+        "skip",
+        true,
+        &[
+            ("dynamodb:GetItem", &[On::Table]),
+            ("dynamodb:UpdateItem", &[On::Table]),
+        ],
+    ),
 ];
 
 /// Commands outside the sales team's table policies, and why.

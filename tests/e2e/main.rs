@@ -741,3 +741,93 @@ async fn reconcile_repairs_a_webhook_outage() {
     );
     assert_eq!(stack.store.founding_members().await.unwrap().len(), 1);
 }
+
+/// Sets up a waitlist offer through the running stack, for the browser test that follows its
+/// link to a paid founding membership (`make e2e` runs this after the scenarios above, then
+/// tests/browser/offer.test.mjs): the 20 spots held, one person waitlisted, a spot freed, and
+/// the waitlist-offers function invoked as EventBridge would (through cargo lambda watch's invoke
+/// API): it offers the spot and e-mails the link through the local SES, which this reads back
+/// and writes to `E2E_OFFER_LINK_FILE`.
+#[tokio::test]
+#[ignore = "make e2e runs it last, for the browser test of an offer link"]
+async fn prepare_an_offer_for_the_browser() {
+    use sales::domain::{HoldRef, LeadSource, NewLead, SpotNumber};
+    let stack = Stack::up().await;
+    stack.fresh_table().await;
+    let now = time::OffsetDateTime::now_utc();
+    for n in 1..=20 {
+        let new = NewLead::new(
+            EmailAddress::parse(&format!("holder{n}@example.com")).unwrap(),
+            LeadSource::Checkout,
+        );
+        stack
+            .store
+            .hold_founding_spot(
+                &new,
+                &HoldRef::generate(),
+                now + time::Duration::minutes(36),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let waiting = format!("offered-{}@example.com", now.unix_timestamp());
+    let (status, body) = stack.founding_checkout(&waiting).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("founding_full")),
+        "{body}"
+    );
+    stack
+        .store
+        .release_spot_hold(SpotNumber::new(6).unwrap(), now)
+        .await
+        .unwrap()
+        .expect("spot 6 was held");
+    // The schedule's call: any event starts one sweep.
+    let watch = std::env::var("E2E_WATCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9001".into());
+    let (status, report) = stack
+        .send(
+            stack
+                .http
+                .post(format!(
+                    "{watch}/2015-03-31/functions/waitlist-offers/invocations"
+                ))
+                .timeout(Duration::from_secs(900))
+                .json(&json!({"source": "aws.scheduler", "detail-type": "Scheduled Event"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["offered"], json!([[waiting, 6]]), "{report}");
+    assert_eq!(report["mails_sent"], 1, "{report}");
+    let endpoint = stack
+        .settings
+        .get("AWS_ENDPOINT_URL_DYNAMODB")
+        .cloned()
+        .unwrap_or_else(|| "http://127.0.0.1:8000".into());
+    let (_, sent) = stack
+        .send(
+            stack
+                .http
+                .get(format!("{endpoint}/_local/sent?service=ses")),
+        )
+        .await;
+    let mail = sent["sent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["destinations"]["ToAddresses"][0] == json!(waiting))
+        .expect("the offer e-mail in the local SES")
+        .clone();
+    let body = mail["body"].as_str().unwrap();
+    let base = stack.secret("OFFER_LINK_BASE");
+    let link = body
+        .split_whitespace()
+        .find(|word| word.starts_with(&base) && word.contains("offer="))
+        .unwrap_or_else(|| panic!("no offer link under {base} in {body}"));
+    let file = std::env::var("E2E_OFFER_LINK_FILE")
+        .unwrap_or_else(|_| format!("{}/../target/offer-link.txt", env!("CARGO_MANIFEST_DIR")));
+    std::fs::write(&file, format!("{link}\n{waiting}\n")).unwrap();
+    println!("offer link for {waiting} written to {file}");
+}

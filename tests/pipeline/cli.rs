@@ -949,3 +949,71 @@ async fn leads_as_csv_are_quoted_and_safe_to_open_in_a_spreadsheet() {
     );
     assert_eq!(both.code, 2, "{}", both.stderr);
 }
+
+/// The waitlist from the terminal: each person's status, a spot offered by hand (out of turn),
+/// someone skipped; exit 3 when no spot is free, 4-ish refusals as errors.
+#[tokio::test]
+async fn the_sales_team_offers_and_skips_from_the_terminal() {
+    use sales::domain::{EmailAddress, HoldRef, LeadSource, NewLead, SpotNumber};
+    let table = TestTable::new().await;
+    let store = &table.store;
+    let now = time::OffsetDateTime::now_utc();
+    let hold = |who: String| {
+        let new = NewLead::new(EmailAddress::parse(&who).unwrap(), LeadSource::Checkout);
+        async move {
+            store
+                .hold_founding_spot(
+                    &new,
+                    &HoldRef::generate(),
+                    now + time::Duration::minutes(36),
+                    now,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    for n in 1..=20 {
+        hold(format!("h{n}@example.com")).await;
+    }
+    for who in ["first@example.com", "second@example.com"] {
+        hold(who.to_owned()).await;
+    }
+    // Nothing free: nothing to offer.
+    let none = salesctl(&table, &["offer", "second@example.com"]);
+    assert_eq!(none.code, 3, "{}", none.stderr);
+    store
+        .release_spot_hold(SpotNumber::new(5).unwrap(), now)
+        .await
+        .unwrap()
+        .unwrap();
+    // The second in line, out of turn.
+    let offered = salesctl(&table, &["offer", "second@example.com"]);
+    assert_eq!(offered.code, 0, "{}", offered.stderr);
+    assert!(
+        offered.stdout.contains("offered spot 5"),
+        "{}",
+        offered.stdout
+    );
+    let listed = salesctl(&table, &["waitlist"]);
+    assert!(
+        listed.stdout.contains("offered spot 5 until") && listed.stdout.contains("waiting"),
+        "{}",
+        listed.stdout
+    );
+    // An offer held cannot be offered again; skipping gives the spot back.
+    let twice = salesctl(&table, &["offer", "second@example.com"]);
+    assert_ne!(twice.code, 0, "{}", twice.stdout);
+    let skipped = salesctl(&table, &["skip", "second@example.com", "--json"]).json();
+    assert_eq!(skipped["skipped"]["status"], "skipped");
+    let statuses = store.founding_spot_statuses(now).await.unwrap();
+    assert_eq!(statuses[4].state, sales::domain::SpotStatusKind::Free);
+    let json = salesctl(&table, &["waitlist", "--json"]).json();
+    let status: Vec<&str> = json["waitlist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(status, ["waiting", "skipped"]);
+    table.drop_table().await;
+}

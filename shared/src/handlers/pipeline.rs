@@ -10,6 +10,8 @@
 //! | `POST /pipeline/leads` | `{email, name?, company?, source?}` → 201 new, 200 existing |
 //! | `PATCH /pipeline/leads/{lead_id}` | `{version, stage?, next_action?, next_action_date?, assigned_to?, deal_value_aud?, probability?}` |
 //! | `GET /founding/members`, `GET /founding/waitlist` | in spot / position order |
+//! | `POST /founding/waitlist/{email}/offer` | offers the lowest free spot to that waitlisted e-mail now (48 h; the next sweep e-mails it); 409 when none is free or they hold one |
+//! | `POST /founding/waitlist/{email}/skip` | passes them over (waiting or offered → skipped; an offer's spot is given back) |
 //! | `GET /founding/spots` | every spot's state: member, lapsed (kept for its former member until …), held (until …), free; and the tally |
 //! | `GET /founding/holds` | live holds: spot, e-mail, client address, held since / until, session |
 //! | `POST /founding/holds/{spot}/release` | releases that spot's live hold (and its client's slot); 404 when none |
@@ -35,7 +37,7 @@ use crate::domain::{
 };
 use crate::lambda::clock::Clock;
 use crate::lambda::http::{json_body, json_response, ApiError, HttpResponse};
-use crate::store::{Cursor, DealFilter, DealQuery};
+use crate::store::{Cursor, DealFilter, DealQuery, StoreError};
 use crate::SalesStore;
 
 /// Deals per page unless `limit` says otherwise.
@@ -316,10 +318,54 @@ impl PipelineApi {
                     None => Err(ApiError::NotFound(format!("spot {spot} has no live hold"))),
                 }
             }
+            [.., "founding", "waitlist", email, action @ ("offer" | "skip")]
+                if method == Method::POST =>
+            {
+                let name = who.name().ok_or(ApiError::Unauthorized)?;
+                let email = EmailAddress::parse(email).map_err(|e| ApiError::Invalid {
+                    field: "email",
+                    reason: e.to_string(),
+                })?;
+                let now = self.clock.now();
+                let refused = |e: StoreError| match e {
+                    StoreError::Rejected(reason) => ApiError::Conflict {
+                        code: "waitlist_status",
+                        detail: json!({ "reason": reason }),
+                    },
+                    other => other.into(),
+                };
+                if *action == "offer" {
+                    match self
+                        .store
+                        .offer_by_hand(&email, now)
+                        .await
+                        .map_err(refused)?
+                    {
+                        Some((entry, spot)) => {
+                            tracing::info!(email = %email.masked(), spot = spot.get(), caller = %who.for_log(), "waitlist: spot offered by the sales team");
+                            ok(json!({ "offered": entry }))
+                        }
+                        None => Err(ApiError::Conflict {
+                            code: "no_spot_free",
+                            detail: json!({ "reason": "no founding spot is free to offer" }),
+                        }),
+                    }
+                } else {
+                    let reason = format!("skipped by {name}");
+                    let entry = self
+                        .store
+                        .skip_waitlisted(&email, &reason, now)
+                        .await
+                        .map_err(refused)?;
+                    tracing::info!(email = %email.masked(), caller = %who.for_log(), "waitlist: skipped by the sales team");
+                    ok(json!({ "skipped": entry }))
+                }
+            }
             [.., "pipeline", "summary" | "leads"]
             | [.., "pipeline", "leads", _]
             | [.., "founding", "members" | "waitlist" | "holds"]
-            | [.., "founding", "holds", _, "release"] => Err(ApiError::MethodNotAllowed),
+            | [.., "founding", "holds", _, "release"]
+            | [.., "founding", "waitlist", _, "offer" | "skip"] => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound(format!("no route {method} {path}"))),
         }
     }

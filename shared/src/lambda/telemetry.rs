@@ -118,6 +118,26 @@ pub fn request_span(request: &lambda_http::Request) -> tracing::Span {
     )
 }
 
+/// The span of an invocation that is not an HTTP request (waitlist-offers' scheduled event):
+/// its lines carry Lambda's request id, like a request's.
+pub fn invocation_span(lambda_request_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        target: module_path!(),
+        REQUEST_SPAN,
+        request_id = lambda_request_id,
+        apigw_request_id = ""
+    )
+}
+
+/// Runs `future` inside the [`invocation_span`] of Lambda's request id.
+pub fn with_invocation_span<Fut: std::future::Future>(
+    lambda_request_id: &str,
+    future: Fut,
+) -> tracing::instrument::Instrumented<Fut> {
+    use tracing::Instrument;
+    future.instrument(invocation_span(lambda_request_id))
+}
+
 /// Runs `handle(request)` inside the request's [`request_span`]: every line it logs carries the
 /// request's ids. In a function's `main`:
 ///

@@ -238,6 +238,87 @@ impl SalesStore {
         self.write_once_decided("set_waitlist_status", &write).await
     }
 
+    /// The sales team offers a free spot to one waitlisted e-mail now, out of turn (waiting, or
+    /// an offer that lapsed, or a person skipped before): the lowest spot free to anyone. The
+    /// next sweep e-mails it. `Ok(None)`: no spot is free; an error: not on the waitlist, or
+    /// holding an offer, or done with it.
+    pub async fn offer_by_hand(
+        &self,
+        email: &EmailAddress,
+        now: OffsetDateTime,
+    ) -> Result<Option<(WaitlistEntry, SpotNumber)>, StoreError> {
+        for _ in 0..5 {
+            let entry = self
+                .waitlist_entry(email)
+                .await?
+                .ok_or_else(|| StoreError::Rejected(format!("{email} is not on the waitlist")))?;
+            if matches!(
+                entry.status,
+                WaitlistStatus::Offered | WaitlistStatus::Taken
+            ) {
+                return Err(StoreError::Rejected(format!(
+                    "{email} is {} already",
+                    entry.status
+                )));
+            }
+            let spots = self.founding_spot_items().await?;
+            let Some(spot) = crate::handlers::waitlist_offers::offerable_spots(&spots, now)
+                .first()
+                .copied()
+            else {
+                return Ok(None);
+            };
+            let until = now + crate::domain::OFFER_LIFETIME;
+            if self.offer_spot(&entry, spot, until, true, now).await? {
+                let offered = self.waitlist_entry(email).await?.unwrap_or(entry);
+                return Ok(Some((offered, spot)));
+            }
+        }
+        Err(StoreError::Rejected(
+            "the waitlist or the spots kept changing; try again".into(),
+        ))
+    }
+
+    /// The sales team passes a waitlisted person over (they declined, or asked not to be
+    /// offered): waiting or offered → skipped, an offer's spot given back. The entry as it is now.
+    pub async fn skip_waitlisted(
+        &self,
+        email: &EmailAddress,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<WaitlistEntry, StoreError> {
+        for _ in 0..5 {
+            let entry = self
+                .waitlist_entry(email)
+                .await?
+                .ok_or_else(|| StoreError::Rejected(format!("{email} is not on the waitlist")))?;
+            if !matches!(
+                entry.status,
+                WaitlistStatus::Waiting | WaitlistStatus::Offered
+            ) {
+                return Err(StoreError::Rejected(format!(
+                    "{email} is {} already",
+                    entry.status
+                )));
+            }
+            if self
+                .set_waitlist_status(
+                    &entry,
+                    entry.status,
+                    WaitlistStatus::Skipped,
+                    Some(reason),
+                    now,
+                )
+                .await?
+            {
+                return Ok(self.waitlist_entry(email).await?.unwrap_or(entry));
+            }
+        }
+        Err(StoreError::Rejected(
+            "the waitlist entry kept changing; try again".into(),
+        ))
+    }
+
     /// Records that every position up to `position` is no longer waiting (only ever forward).
     pub async fn mark_waitlist_processed(&self, position: u64) -> Result<(), StoreError> {
         let mut expr = UpdateExpr::default();

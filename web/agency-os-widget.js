@@ -117,6 +117,11 @@
     if (status === 400 && body.error === "invalid_offer") {
       return "This offer link is damaged. Please open it again from the e-mail.";
     }
+    if (status === 409 && body.error === "already_subscribed") {
+      // One customer, one subscription: a second checkout would charge them twice.
+      return "This e-mail already has an active subscription. To change or cancel it, open " +
+        "Billing in your Agency OS account (the customer portal).";
+    }
     if (status === 409 && body.error === "already_founding_member") {
       return "This e-mail already holds founding spot #" + body.spot_number + ".";
     }

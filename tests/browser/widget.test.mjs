@@ -238,6 +238,19 @@ async function stubbedCases() {
   assert.notEqual(await page.getByLabel("Work e-mail").getAttribute("aria-invalid"), "true", "not the e-mail's fault");
   await shot(page, "11-too-many-holds.png", `create-checkout answered 429 too_many_holds: "${held}"`);
 
+  // 1b. A customer with a live subscription checking out again: 409 already_subscribed, and the
+  // widget points them to their billing portal instead of a second charge.
+  answer = json(409, {
+    error: "already_subscribed",
+    reason: "this e-mail has an active subscription; manage it in the customer portal",
+    portal: "/billing/customer-portal",
+  });
+  await page.getByLabel("Work e-mail").fill("subscribed@example.com");
+  await page.getByRole("button", { name: "Become a founding member" }).click();
+  const subscribed = await status(page).filter({ hasText: "already has an active subscription" }).textContent();
+  assert.match(subscribed, /customer portal/);
+  await shot(page, "11b-already-subscribed.png", `create-checkout answered 409 already_subscribed: "${subscribed}"`);
+
   // 2. API Gateway's own throttle: busy for everyone, other words.
   answer = json(429, { message: "Too Many Requests" });
   await page.getByRole("button", { name: "Become a founding member" }).click();

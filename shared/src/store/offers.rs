@@ -10,6 +10,7 @@
 //! is no longer waiting) against its `last_position` says whether anyone waits, read in the same
 //! BatchGetItem as the spots.
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use time::{Duration, OffsetDateTime};
 
 use super::codec::{n, opt_n, s, UpdateExpr};
@@ -151,91 +152,83 @@ impl SalesStore {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut write = Write::new();
-        let mut expr = UpdateExpr::default();
-        expr.set("offer_status", s(to.as_str()))
-            .set("status_changed_at", s(time_format::to_sortable(now)))
-            .set_opt("skipped_because", reason.map(s));
-        let status = expr.name("offer_status");
-        let condition = match from {
-            WaitlistStatus::Waiting => {
-                let waiting = expr.value(s(from.as_str()));
-                format!("attribute_exists(pk) AND (attribute_not_exists({status}) OR {status} = {waiting})")
-            }
-            _ => {
-                let value = expr.value(s(from.as_str()));
-                format!("{status} = {value}")
-            }
-        };
-        let (pk, sk) = entry_key(entry.position);
-        let (expression, names, values) = expr.build();
         write.push(
             Part::WaitlistEntry,
+            self.status_change_part(entry, from, to, reason, now)?,
+        );
+        // A skipped offer: its spot is no longer kept for the person.
+        let (WaitlistStatus::Offered, WaitlistStatus::Skipped, Some(spot)) =
+            (from, to, entry.offer_spot)
+        else {
+            return self.write_once_decided("set_waitlist_status", &write).await;
+        };
+        let mut expr = UpdateExpr::default();
+        expr.remove(RESERVED_FOR)
+            .remove(RESERVED_UNTIL)
+            .remove(RESERVED_KIND);
+        let (kept_for, kind) = (expr.name(RESERVED_FOR), expr.name(RESERVED_KIND));
+        let (email, offer) = (
+            expr.value(s(entry.email.as_str())),
+            expr.value(s(ReservationKind::Offer.as_str())),
+        );
+        let condition = format!("{kept_for} = {email} AND {kind} = {offer}");
+        let (expression, names, values) = expr.build();
+        write.push(
+            Part::Spot,
             update_item(
                 self.table_name(),
-                &pk,
-                &sk,
+                keys::FOUNDING_PK,
+                &keys::spot_sk(spot),
                 expression,
                 condition,
                 names,
                 values,
             )?,
         );
-        // A skipped offer: its spot is no longer kept for the person.
-        if let (WaitlistStatus::Offered, WaitlistStatus::Skipped, Some(spot)) =
-            (from, to, entry.offer_spot)
-        {
-            let mut expr = UpdateExpr::default();
-            expr.remove(RESERVED_FOR)
-                .remove(RESERVED_UNTIL)
-                .remove(RESERVED_KIND);
-            let (kept_for, kind) = (expr.name(RESERVED_FOR), expr.name(RESERVED_KIND));
-            let (email, offer) = (
-                expr.value(s(entry.email.as_str())),
-                expr.value(s(ReservationKind::Offer.as_str())),
-            );
-            let condition = format!("{kept_for} = {email} AND {kind} = {offer}");
-            let (expression, names, values) = expr.build();
-            write.push(
-                Part::Spot,
-                update_item(
-                    self.table_name(),
-                    keys::FOUNDING_PK,
-                    &keys::spot_sk(spot),
-                    expression,
-                    condition,
-                    names,
-                    values,
-                )?,
-            );
-            if self.write_once_decided("skip_offer", &write).await? {
-                return Ok(true);
-            }
-            // The spot is not kept for them any more (taken, or the offer ran out): the entry
-            // alone.
-            let mut alone = Write::new();
-            let (pk, sk) = entry_key(entry.position);
-            let mut expr = UpdateExpr::default();
-            expr.set("offer_status", s(to.as_str()))
-                .set("status_changed_at", s(time_format::to_sortable(now)))
-                .set_opt("skipped_because", reason.map(s));
-            let status = expr.name("offer_status");
-            let value = expr.value(s(from.as_str()));
-            let (expression, names, values) = expr.build();
-            alone.push(
-                Part::WaitlistEntry,
-                update_item(
-                    self.table_name(),
-                    &pk,
-                    &sk,
-                    expression,
-                    format!("{status} = {value}"),
-                    names,
-                    values,
-                )?,
-            );
-            return self.write_once_decided("skip_offer", &alone).await;
+        if self.write_once_decided("skip_offer", &write).await? {
+            return Ok(true);
         }
-        self.write_once_decided("set_waitlist_status", &write).await
+        // The spot is not kept for them any more (taken, or the offer ran out): the entry alone.
+        let mut alone = Write::new();
+        alone.push(
+            Part::WaitlistEntry,
+            self.status_change_part(entry, from, to, reason, now)?,
+        );
+        self.write_once_decided("skip_offer", &alone).await
+    }
+
+    /// The update of an entry from `from` (absent counts as waiting) to `to`.
+    fn status_change_part(
+        &self,
+        entry: &WaitlistEntry,
+        from: WaitlistStatus,
+        to: WaitlistStatus,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut expr = UpdateExpr::default();
+        expr.set("offer_status", s(to.as_str()))
+            .set("status_changed_at", s(time_format::to_sortable(now)))
+            .set_opt("skipped_because", reason.map(s));
+        let status = expr.name("offer_status");
+        let value = expr.value(s(from.as_str()));
+        let condition = match from {
+            WaitlistStatus::Waiting => format!(
+                "attribute_exists(pk) AND (attribute_not_exists({status}) OR {status} = {value})"
+            ),
+            _ => format!("{status} = {value}"),
+        };
+        let (pk, sk) = entry_key(entry.position);
+        let (expression, names, values) = expr.build();
+        update_item(
+            self.table_name(),
+            &pk,
+            &sk,
+            expression,
+            condition,
+            names,
+            values,
+        )
     }
 
     /// The sales team offers a free spot to one waitlisted e-mail now, out of turn (waiting, or

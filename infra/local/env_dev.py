@@ -105,7 +105,9 @@ def main():
         "# Waitlist offers: SES is the same local server's (it provisions the template's OfferTemplate and",
         "# the sender's domain); the links open the local landing page",
         f"AWS_ENDPOINT_URL_SESV2=http://127.0.0.1:{dynamodb_port}",
-        "OFFER_SENDER=Agency OS <offers@keiracom.com>",
+        # A bare address: the env file format has no quoting for "Agency OS <…>" (deployed, the
+        # template gives the display name).
+        "OFFER_SENDER=offers@keiracom.com",
         "OFFER_TEMPLATE=OfferTemplate",
         f"OFFER_LINK_BASE={setting('OFFER_LINK_BASE', landing + '/')}",
         f"OFFER_SIGNING_KEY={secret('OFFER_SIGNING_KEY', lambda: secrets.token_hex(32))}",

@@ -15,8 +15,8 @@
 //! | founding spot 1..20   | `FOUNDING`                  | `SPOT#01` … `SPOT#20` | `state` held (with `expires_at`, `hold_ref`) or member (with `benefits`); a lapsed membership's reservation (`reserved_for`, `reserved_until`) |
 //! | founder by e-mail     | `FOUNDER#<email>`           | `FOUNDER`             | one spot per e-mail; written in the same transaction as the spot |
 //! | client hold slot      | `CLIENT#<client id>`        | `HOLD#1` … `HOLD#n`   | a live founding hold of that client (its cap): hold_ref, spot, expiry, address |
-//! | waitlist entry        | `WAITLIST`                  | `POS#<000001>`        | in position order |
-//! | waitlist counter      | `WAITLIST`                  | `COUNTER`             | atomic counter for positions |
+//! | waitlist entry        | `WAITLIST`                  | `POS#<000001>`        | in position order; its offer (`offer_status`, `offer_spot`, `offer_until`, mail claimed / sent) |
+//! | waitlist counter      | `WAITLIST`                  | `COUNTER`             | atomic counter for positions; `processed_through`: no one up to it waits |
 //! | waitlisted e-mail     | `WAITLISTED#<email>`        | `WAITLISTED`          | once per e-mail, keeps the position stable |
 //! | webhook delivery      | `DELIVERY#<provider>#<id>`  | `DELIVERY`            | ledger: processing (with lease) or done; `purge_at` TTL |
 //! | customer → lead       | `CUSTOMER#<cus>`            | `CUSTOMER`            | written with the paid checkout's transaction |

@@ -1233,6 +1233,49 @@ fn free_spots(spots: &[(SpotNumber, SpotState)], now: OffsetDateTime) -> Vec<Spo
         .collect()
 }
 
+/// An update that removes a spot's reservation.
+pub(super) fn reservation_removed() -> UpdateExpr {
+    let mut expr = UpdateExpr::default();
+    expr.remove(RESERVED_FOR)
+        .remove(RESERVED_UNTIL)
+        .remove(RESERVED_KIND);
+    expr
+}
+
+/// Ends `email`'s reservation of `kind` on a spot: the update, and its condition (the spot is
+/// still kept for that e-mail, for that reason). Whatever else the spot is (a hold of theirs on
+/// it, say) stays as it is.
+pub(super) fn end_reservation(email: &EmailAddress, kind: ReservationKind) -> (UpdateExpr, String) {
+    let mut expr = reservation_removed();
+    let (kept_for, kind_name) = (expr.name(RESERVED_FOR), expr.name(RESERVED_KIND));
+    let (email_value, kind_value) = (expr.value(s(email.as_str())), expr.value(s(kind.as_str())));
+    let condition = format!("{kept_for} = {email_value} AND {kind_name} = {kind_value}");
+    (expr, condition)
+}
+
+impl SalesStore {
+    /// An UpdateItem part built from `expr`, on `condition` (written with `expr`'s own name and
+    /// value placeholders).
+    pub(super) fn conditional_update(
+        &self,
+        pk: &str,
+        sk: &str,
+        expr: UpdateExpr,
+        condition: String,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (expression, names, values) = expr.build();
+        update_item(
+            self.table_name(),
+            pk,
+            sk,
+            expression,
+            condition,
+            names,
+            values,
+        )
+    }
+}
+
 /// An UpdateItem-shaped part.
 pub(super) fn update_item(
     table: &str,

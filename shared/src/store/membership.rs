@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 
 use super::codec::{get_n, get_s, n, opt_s, parse_s, s, Item, UpdateExpr};
 use super::founding::{
-    decode_founding_spot, decode_spot, update_item, RESERVED_FOR, RESERVED_KIND, RESERVED_UNTIL,
-    STATE_FREE, STATE_MEMBER,
+    decode_founding_spot, decode_spot, end_reservation, reservation_removed, RESERVED_FOR,
+    RESERVED_KIND, RESERVED_UNTIL, STATE_FREE, STATE_MEMBER,
 };
 use super::ledger::{DeliveryKey, Once};
 use super::table::{keys, PK, SK};
@@ -292,27 +292,20 @@ impl SalesStore {
                 }
             };
             let mut write = Write::new();
-            let mut expr = UpdateExpr::default();
-            expr.remove(RESERVED_FOR)
-                .remove(RESERVED_UNTIL)
-                .remove(RESERVED_KIND)
-                .set("revoked_at", s(time_format::to_sortable(now)));
-            let condition = if lapsed {
+            let (mut expr, condition) = if lapsed {
                 // The lapse kept for this e-mail. The spot may be held by their own checkout
                 // meanwhile: that hold stays as it is, the reservation ends.
-                let (kept_for, kind) = (expr.name(RESERVED_FOR), expr.name(RESERVED_KIND));
-                let (email_value, lapsed_value) = (
-                    expr.value(s(email.as_str())),
-                    expr.value(s(ReservationKind::Lapsed.as_str())),
-                );
-                format!("{kept_for} = {email_value} AND {kind} = {lapsed_value}")
+                end_reservation(email, ReservationKind::Lapsed)
             } else {
+                let mut expr = reservation_removed();
                 expr.set("state", s(STATE_FREE));
                 let (state, email_name) = (expr.name("state"), expr.name("email"));
                 let (member, email_value) =
                     (expr.value(s(STATE_MEMBER)), expr.value(s(email.as_str())));
-                format!("{state} = {member} AND {email_name} = {email_value}")
+                let condition = format!("{state} = {member} AND {email_name} = {email_value}");
+                (expr, condition)
             };
+            expr.set("revoked_at", s(time_format::to_sortable(now)));
             write.push(
                 Part::Spot,
                 self.conditional_update(keys::FOUNDING_PK, &keys::spot_sk(spot), expr, condition)?,
@@ -395,24 +388,5 @@ impl SalesStore {
             .map_err(|e| StoreError::Rejected(e.to_string()))?;
         write.push(Part::History, TransactWriteItem::builder().put(put).build());
         Ok(())
-    }
-
-    fn conditional_update(
-        &self,
-        pk: &str,
-        sk: &str,
-        expr: UpdateExpr,
-        condition: String,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let (expression, names, values) = expr.build();
-        update_item(
-            self.table_name(),
-            pk,
-            sk,
-            expression,
-            condition,
-            names,
-            values,
-        )
     }
 }

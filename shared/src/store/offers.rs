@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::codec::{n, opt_n, s, UpdateExpr};
 use super::founding::{
-    update_item, RESERVED_FOR, RESERVED_KIND, RESERVED_UNTIL, STATE_FREE, STATE_HELD,
+    end_reservation, RESERVED_FOR, RESERVED_KIND, RESERVED_UNTIL, STATE_FREE, STATE_HELD,
 };
 use super::table::keys;
 use super::waitlist::decode_entry;
@@ -91,18 +91,9 @@ impl SalesStore {
             "(attribute_not_exists(pk) OR {state} = {free} OR ({state} = {held} AND {expires} <= {settled})) \
              AND (attribute_not_exists({reserved_until}) OR {reserved_until} <= {now_value})"
         );
-        let (expression, names, values) = expr.build();
         write.push(
             Part::Spot,
-            update_item(
-                self.table_name(),
-                keys::FOUNDING_PK,
-                &keys::spot_sk(spot),
-                expression,
-                condition,
-                names,
-                values,
-            )?,
+            self.conditional_update(keys::FOUNDING_PK, &keys::spot_sk(spot), expr, condition)?,
         );
         let mut expr = UpdateExpr::default();
         expr.set("offer_status", s(WaitlistStatus::Offered.as_str()))
@@ -124,18 +115,9 @@ impl SalesStore {
             allowed.join(", ")
         );
         let (pk, sk) = entry_key(entry.position);
-        let (expression, names, values) = expr.build();
         write.push(
             Part::WaitlistEntry,
-            update_item(
-                self.table_name(),
-                &pk,
-                &sk,
-                expression,
-                condition,
-                names,
-                values,
-            )?,
+            self.conditional_update(&pk, &sk, expr, condition)?,
         );
         self.write_once_decided("offer_spot", &write).await
     }
@@ -162,28 +144,10 @@ impl SalesStore {
         else {
             return self.write_once_decided("set_waitlist_status", &write).await;
         };
-        let mut expr = UpdateExpr::default();
-        expr.remove(RESERVED_FOR)
-            .remove(RESERVED_UNTIL)
-            .remove(RESERVED_KIND);
-        let (kept_for, kind) = (expr.name(RESERVED_FOR), expr.name(RESERVED_KIND));
-        let (email, offer) = (
-            expr.value(s(entry.email.as_str())),
-            expr.value(s(ReservationKind::Offer.as_str())),
-        );
-        let condition = format!("{kept_for} = {email} AND {kind} = {offer}");
-        let (expression, names, values) = expr.build();
+        let (expr, condition) = end_reservation(&entry.email, ReservationKind::Offer);
         write.push(
             Part::Spot,
-            update_item(
-                self.table_name(),
-                keys::FOUNDING_PK,
-                &keys::spot_sk(spot),
-                expression,
-                condition,
-                names,
-                values,
-            )?,
+            self.conditional_update(keys::FOUNDING_PK, &keys::spot_sk(spot), expr, condition)?,
         );
         if self.write_once_decided("skip_offer", &write).await? {
             return Ok(true);
@@ -219,16 +183,7 @@ impl SalesStore {
             _ => format!("{status} = {value}"),
         };
         let (pk, sk) = entry_key(entry.position);
-        let (expression, names, values) = expr.build();
-        update_item(
-            self.table_name(),
-            &pk,
-            &sk,
-            expression,
-            condition,
-            names,
-            values,
-        )
+        self.conditional_update(&pk, &sk, expr, condition)
     }
 
     /// The sales team offers a free spot to one waitlisted e-mail now, out of turn (waiting, or
@@ -319,18 +274,14 @@ impl SalesStore {
         let through = expr.name("processed_through");
         let value = expr.value(n(position));
         let condition = format!("attribute_not_exists({through}) OR {through} < {value}");
-        let (expression, names, values) = expr.build();
         let mut write = Write::new();
         write.push(
             Part::WaitlistEntry,
-            update_item(
-                self.table_name(),
+            self.conditional_update(
                 keys::WAITLIST_PK,
                 keys::WAITLIST_COUNTER_SK,
-                expression,
+                expr,
                 condition,
-                names,
-                values,
             )?,
         );
         self.write_once_decided("mark_waitlist_processed", &write)
@@ -381,19 +332,10 @@ impl SalesStore {
              AND attribute_not_exists({sent}) AND (attribute_not_exists({claimed}) OR {claimed} < {stale})"
         );
         let (pk, sk) = entry_key(entry.position);
-        let (expression, names, values) = expr.build();
         let mut write = Write::new();
         write.push(
             Part::WaitlistEntry,
-            update_item(
-                self.table_name(),
-                &pk,
-                &sk,
-                expression,
-                condition,
-                names,
-                values,
-            )?,
+            self.conditional_update(&pk, &sk, expr, condition)?,
         );
         self.write_once_decided("claim_offer_mail", &write).await
     }
@@ -410,19 +352,10 @@ impl SalesStore {
             .set("offer_message_id", s(message_id));
         let exists = "attribute_exists(pk)".to_owned();
         let (pk, sk) = entry_key(entry.position);
-        let (expression, names, values) = expr.build();
         let mut write = Write::new();
         write.push(
             Part::WaitlistEntry,
-            update_item(
-                self.table_name(),
-                &pk,
-                &sk,
-                expression,
-                exists,
-                names,
-                values,
-            )?,
+            self.conditional_update(&pk, &sk, expr, exists)?,
         );
         self.write_once_decided("offer_mail_sent", &write)
             .await

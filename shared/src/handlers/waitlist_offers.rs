@@ -94,7 +94,9 @@ impl WaitlistOffers {
         let now = self.clock.now();
         let mut report = SweepReport::default();
         // Each round changes at least one item or ends the sweep; 20 spots and their people
-        // bound the rounds.
+        // bound the rounds. The waitlist as the round that ended the sweep read it (nothing was
+        // written after) serves the bookkeeping and the e-mails below.
+        let mut settled = None;
         for _ in 0..64 {
             let spots = self.store.founding_spot_items().await?;
             let entries = self.store.waitlist().await?;
@@ -106,9 +108,11 @@ impl WaitlistOffers {
                 .filter(|entry| entry.status == WaitlistStatus::Waiting)
                 .min_by_key(|entry| entry.position)
             else {
+                settled = Some(entries);
                 break;
             };
             let Some(spot) = offerable_spots(&spots, now).first().copied() else {
+                settled = Some(entries);
                 break;
             };
             if let Some(reason) = self.skip_reason(&spots, &waiting.email).await? {
@@ -141,8 +145,12 @@ impl WaitlistOffers {
                     .push((waiting.email.as_str().to_owned(), spot.get()));
             }
         }
-        self.mark_processed().await?;
-        self.send_mails(now, &mut report).await?;
+        let entries = match settled {
+            Some(entries) => entries,
+            None => self.store.waitlist().await?,
+        };
+        self.mark_processed(&entries).await?;
+        self.send_mails(&entries, now, &mut report).await?;
         Ok(report)
     }
 
@@ -210,8 +218,7 @@ impl WaitlistOffers {
 
     /// Every position before the first one still waiting is done with: founding checkouts stop
     /// deferring to the waitlist once no one waits.
-    async fn mark_processed(&self) -> Result<(), StoreError> {
-        let entries = self.store.waitlist().await?;
+    async fn mark_processed(&self, entries: &[WaitlistEntry]) -> Result<(), StoreError> {
         let through = match entries
             .iter()
             .filter(|entry| entry.status == WaitlistStatus::Waiting)
@@ -230,14 +237,12 @@ impl WaitlistOffers {
     /// The e-mail of every live offer not sent yet, once each.
     async fn send_mails(
         &self,
+        entries: &[WaitlistEntry],
         now: OffsetDateTime,
         report: &mut SweepReport,
     ) -> Result<(), StoreError> {
-        let unsent: Vec<WaitlistEntry> = self
-            .store
-            .waitlist()
-            .await?
-            .into_iter()
+        let unsent: Vec<&WaitlistEntry> = entries
+            .iter()
             .filter(|entry| {
                 entry.status == WaitlistStatus::Offered
                     && entry.offer_sent_at.is_none()
@@ -258,7 +263,7 @@ impl WaitlistOffers {
             let (Some(spot), Some(until)) = (entry.offer_spot, entry.offer_until) else {
                 continue;
             };
-            if !self.store.claim_offer_mail(&entry, now).await? {
+            if !self.store.claim_offer_mail(entry, now).await? {
                 continue;
             }
             let offer = OfferToken {
@@ -268,7 +273,7 @@ impl WaitlistOffers {
             };
             match mailer.send(&offer).await {
                 Ok(message_id) => {
-                    self.store.offer_mail_sent(&entry, &message_id, now).await?;
+                    self.store.offer_mail_sent(entry, &message_id, now).await?;
                     report.mails_sent += 1;
                     tracing::info!(email = %entry.email.masked(), spot = spot.get(), message_id, "waitlist: offer e-mailed");
                     emit_count_metric("OfferSent", &[("spot", &spot.to_string())]);

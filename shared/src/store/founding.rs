@@ -336,11 +336,12 @@ fn held_by<'a>(
 impl SalesStore {
     /// Every stored spot (spots never taken are not stored and count as free): one Query.
     pub async fn founding_spots(&self) -> Result<Vec<(SpotNumber, SpotState)>, StoreError> {
-        self.query_prefix(keys::FOUNDING_PK, keys::SPOT_PREFIX)
+        Ok(self
+            .founding_spot_items()
             .await?
-            .iter()
-            .map(decode_spot)
-            .collect()
+            .into_iter()
+            .map(|spot| (spot.spot, spot.state))
+            .collect())
     }
 
     /// Every stored spot with its reservation: one Query.

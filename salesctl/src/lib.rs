@@ -419,9 +419,7 @@ impl Context<'_> {
                 }
             }
             Command::Spots(Output { json }) => {
-                let spots = store.founding_spot_items().await?;
-                let tally = sales::domain::FoundingTally::count(&spots, self.now);
-                let statuses = sales::domain::spot_statuses(&spots, self.now);
+                let (tally, statuses) = store.founding_overview(self.now).await?;
                 if json {
                     print_json(&json!({ "tally": tally, "spots": statuses }));
                 } else {

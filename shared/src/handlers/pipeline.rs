@@ -295,10 +295,7 @@ impl PipelineApi {
                 ok(json!({"waitlist": self.store.waitlist().await?}))
             }
             [.., "founding", "spots"] if method == Method::GET => {
-                let now = self.clock.now();
-                let spots = self.store.founding_spot_items().await?;
-                let tally = crate::domain::FoundingTally::count(&spots, now);
-                let statuses = crate::domain::spot_statuses(&spots, now);
+                let (tally, statuses) = self.store.founding_overview(self.clock.now()).await?;
                 ok(json!({"tally": tally, "spots": statuses}))
             }
             [.., "founding", "holds"] if method == Method::GET => {

@@ -365,7 +365,20 @@ impl SalesStore {
         &self,
         now: OffsetDateTime,
     ) -> Result<Vec<SpotStatus>, StoreError> {
-        Ok(spot_statuses(&self.founding_spot_items().await?, now))
+        Ok(self.founding_overview(now).await?.1)
+    }
+
+    /// The figures and every spot's state at `now` (`GET /founding/spots`, `salesctl spots`):
+    /// one Query.
+    pub async fn founding_overview(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<(FoundingTally, Vec<SpotStatus>), StoreError> {
+        let spots = self.founding_spot_items().await?;
+        Ok((
+            FoundingTally::count(&spots, now),
+            spot_statuses(&spots, now),
+        ))
     }
 
     /// The live founding holds at `now`, in spot order, as the sales team sees them: e-mail,
